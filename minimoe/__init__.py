@@ -1,0 +1,19 @@
+"""minimoe: multi-task learning for recommendation (Shared-Bottom, OMoE, MMoE) from first
+principles, in NumPy, with every backward pass written by hand and checked."""
+
+from . import data, gradcheck, metrics
+from .layers import MLP, Embedding, Linear, ReLU, Sigmoid, Softmax
+from .losses import MultiTaskLoss
+from .models import MMoE, OMoE, SharedBottom
+from .module import Module, ModuleList, Sequential
+from .moe import Experts, Gate
+from .optim import SGD, Adam
+from .serialization import load
+from .train import History, NonFiniteLossError, evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = ["Adam", "Embedding", "Experts", "Gate", "History", "Linear", "MLP", "MMoE", "Module",
+           "ModuleList", "MultiTaskLoss", "NonFiniteLossError", "OMoE", "ReLU", "SGD", "Sequential",
+           "SharedBottom", "Sigmoid", "Softmax", "data", "evaluate", "fit", "gradcheck", "load",
+           "metrics"]

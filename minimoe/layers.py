@@ -1,0 +1,143 @@
+"""Building blocks: Linear, ReLU, Sigmoid, Softmax, Embedding and MLP.
+
+Each block follows the module contract (``module.py``): ``forward`` keeps what ``backward`` needs,
+``backward(dout)`` returns the gradient with respect to the input and adds parameter gradients.
+Shapes use the notation of the design notes: N rows, D features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_dtype, check_positive_int, check_units, make_rng
+from .initializers import check_init, init_bias, init_weight
+from .module import Module, Sequential
+
+
+class Linear(Module):
+    """y = x @ W + b.
+
+    x: (N, D_in) -> y: (N, D_out). W: (D_in, D_out), b: (D_out,).
+    """
+
+    def __init__(self, d_in: int, d_out: int, seed=0, init: str = "uniform", dtype=np.float64) -> None:
+        super().__init__()
+        d_in, d_out = check_positive_int("d_in", d_in), check_positive_int("d_out", d_out)
+        rng, init, dtype = make_rng(seed), check_init(init), check_dtype(dtype)
+        self.add_param("W", init_weight(rng, (d_in, d_out), d_in, init, dtype))
+        self.add_param("b", init_bias(rng, (d_out,), d_in, init, dtype))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x                                              # (N, D_in), kept for backward
+        return x @ self._params["W"] + self._params["b"]        # (N, D_out)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:          # dy: (N, D_out)
+        self._grads["W"] += self.x.T @ dy                       # (D_in, D_out)
+        self._grads["b"] += dy.sum(axis=0)                      # (D_out,)
+        return dy @ self._params["W"].T                         # dx: (N, D_in)
+
+
+class ReLU(Module):
+    """y = max(x, 0), element-wise; the gradient at exactly 0 is taken as 0."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.positive = x > 0
+        return np.where(self.positive, x, 0).astype(x.dtype, copy=False)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return np.where(self.positive, dy, 0).astype(dy.dtype, copy=False)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) written as (1 + tanh(x/2)) / 2: no overflow for any finite x."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+class Sigmoid(Module):
+    """y = sigmoid(x), element-wise; dy/dx = y (1 - y)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.y = sigmoid(x)
+        return self.y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dy * self.y * (1.0 - self.y)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis; subtracting the row maximum keeps exp from overflowing."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class Softmax(Module):
+    """y = softmax(z) over the last axis.
+
+    The Jacobian is dy_i/dz_j = y_i (delta_ij - y_j), so the vector-Jacobian product is
+    dz = y * (dy - sum_j dy_j y_j): O(E) per row instead of building the (E, E) matrix.
+    """
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        self.y = softmax(z)
+        return self.y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self.y * (dy - (dy * self.y).sum(axis=-1, keepdims=True))
+
+
+class Embedding(Module):
+    """Integer ids -> dense vectors: y[n] = W[ids[n]].
+
+    ids: (N,) ints in [0, num_embeddings) -> y: (N, dim). W: (num_embeddings, dim), drawn from
+    N(0, 1). An id that appears several times in a batch receives the sum of its rows' gradients.
+    The input is discrete, so ``backward`` returns None.
+    """
+
+    def __init__(self, num_embeddings: int, dim: int, seed=0, dtype=np.float64) -> None:
+        super().__init__()
+        self.num_embeddings = check_positive_int("num_embeddings", num_embeddings)
+        dim = check_positive_int("dim", dim)
+        rng, dtype = make_rng(seed), check_dtype(dtype)
+        self.add_param("W", rng.standard_normal((self.num_embeddings, dim)).astype(dtype))
+
+    def forward(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"ids must be a 1-D integer array, got dtype {ids.dtype} and shape {ids.shape}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            bad = ids[(ids < 0) | (ids >= self.num_embeddings)][0]
+            raise ValueError(f"ids must lie in [0, {self.num_embeddings}), got {bad}")
+        self.ids = ids
+        return self._params["W"][ids]                           # (N, dim)
+
+    def backward(self, dy: np.ndarray) -> None:                # dy: (N, dim)
+        np.add.at(self._grads["W"], self.ids, dy)               # repeated ids accumulate
+        return None
+
+
+class MLP(Module):
+    """Linear layers of widths ``units`` with ReLU between them.
+
+    x: (N, D_in) -> (N, units[-1]). With ``activate_last`` a ReLU also follows the last layer (a
+    shared bottom or an expert's hidden representation); without it the last layer is linear (a
+    tower's output score). Parameters are named ``layers.0.W``, ``layers.0.b``, ``layers.2.W``, ...
+    """
+
+    def __init__(self, d_in: int, units, seed=0, activate_last: bool = True, init: str = "uniform",
+                 dtype=np.float64) -> None:
+        super().__init__()
+        d_in, units, rng = check_positive_int("d_in", d_in), check_units("units", units), make_rng(seed)
+        modules: list[Module] = []
+        for index, width in enumerate(units):
+            modules.append(Linear(d_in, width, rng, init=init, dtype=dtype))
+            if activate_last or index < len(units) - 1:
+                modules.append(ReLU())
+            d_in = width
+        self.d_out = d_in
+        self.layers = self.add_child("layers", Sequential(modules))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.layers.forward(x)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self.layers.backward(dout)

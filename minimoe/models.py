@@ -1,0 +1,201 @@
+"""Shared-Bottom, One-gate MoE (OMoE) and Multi-gate MoE (MMoE).
+
+All three map X: (N, D) to scores: (N, T), one column per task: a logit for a ``"binary"`` task,
+a value for a ``"regression"`` task. Every tower is an MLP of widths ``tower_units`` followed by a
+linear layer to one output.
+
+    Shared-Bottom  y_k = h_k(f(x))
+    OMoE           y_k = h_k(sum_i g_i(x) f_i(x))        one gate g for all tasks
+    MMoE           y_k = h_k(sum_i g_{k,i}(x) f_i(x))    one gate g_k per task
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_dtype, check_matrix, check_positive_int, check_tasks, check_units, make_rng
+from .initializers import check_init
+from .layers import MLP, sigmoid
+from .module import Module, ModuleList
+from .moe import Experts, Gate, mix, mix_backward
+
+PREDICT_BATCH = 8192   # rows per forward pass in predict / gate_weights, to bound memory
+
+
+class MultiTaskModel(Module):
+    """What every model shares: input checks, towers, predict, save and load.
+
+    Subclasses build ``self.towers`` and implement ``_forward`` (checked X -> (N, T) scores) and
+    ``_backward`` ((N, T) -> dX).
+    """
+
+    def __init__(self, n_features: int, tasks, task_names, seed, dtype, init, config: dict) -> None:
+        super().__init__()
+        self.n_features = check_positive_int("n_features", n_features)
+        self.tasks, self.task_names = check_tasks(tasks, task_names)
+        self.n_tasks = len(self.tasks)
+        self.dtype = check_dtype(dtype)
+        self.init = check_init(init)
+        self.rng = make_rng(seed)
+        # Everything needed to rebuild the architecture; saved next to the parameters.
+        self.config = dict(config, n_features=self.n_features, tasks=list(self.tasks),
+                           task_names=list(self.task_names), dtype=self.dtype.name, init=self.init)
+        self._n_rows = None
+
+    def _make_towers(self, d_in: int, tower_units) -> None:
+        units = check_units("tower_units", tower_units, allow_empty=True) + (1,)
+        self.towers = self.add_child("towers", ModuleList(
+            [MLP(d_in, units, self.rng, activate_last=False, init=self.init, dtype=self.dtype)
+             for _ in range(self.n_tasks)]))
+
+    def _towers_forward(self, inputs) -> np.ndarray:
+        """inputs[k]: (N, H) for tower k -> scores (N, T)."""
+        return np.concatenate([tower.forward(h) for tower, h in zip(self.towers, inputs)], axis=1)
+
+    def _towers_backward(self, dscores: np.ndarray) -> list[np.ndarray]:
+        """dscores: (N, T) -> the gradient of each tower's input, [(N, H)] * T."""
+        return [tower.backward(dscores[:, k:k + 1]) for k, tower in enumerate(self.towers)]
+
+    # -- public API ------------------------------------------------------------------------------
+    def check_inputs(self, X) -> np.ndarray:
+        """X as a finite (N, n_features) array of the model's dtype, or a clear error."""
+        return check_matrix("X", X, n_cols=self.n_features, dtype=self.dtype, cols_name="features")
+
+    def forward(self, X) -> np.ndarray:
+        """X: (N, D) -> scores (N, T): logits for binary tasks, values for regression tasks."""
+        X = self.check_inputs(X)
+        self._n_rows = X.shape[0]
+        return self._forward(X)
+
+    def backward(self, dscores) -> np.ndarray:
+        """dscores: (N, T), the loss gradient of the last ``forward``'s scores -> dX: (N, D).
+
+        Parameter gradients are ADDED into ``grads``; call ``zero_grad`` between steps.
+        """
+        if self._n_rows is None:
+            raise RuntimeError("backward called before forward")
+        dscores = np.asarray(dscores)
+        if dscores.shape != (self._n_rows, self.n_tasks):
+            raise ValueError(f"dscores must have shape {(self._n_rows, self.n_tasks)} "
+                             f"(rows of the last forward, tasks), got {dscores.shape}")
+        return self._backward(dscores.astype(self.dtype, copy=False))
+
+    def predict_scores(self, X) -> np.ndarray:
+        """(N, T) raw scores (logits for binary tasks), computed in batches to bound memory."""
+        X = self.check_inputs(X)
+        return np.concatenate([self._forward(X[start:start + PREDICT_BATCH])
+                               for start in range(0, X.shape[0], PREDICT_BATCH)])
+
+    def predict(self, X) -> np.ndarray:
+        """(N, T): probabilities for binary tasks, values for regression tasks."""
+        scores = self.predict_scores(X)
+        binary = np.array([task == "binary" for task in self.tasks])
+        scores[:, binary] = sigmoid(scores[:, binary])
+        return scores
+
+    def save(self, path) -> None:
+        """Write architecture and parameters to ``path`` (.npz), atomically."""
+        from .serialization import save_model
+        save_model(self, path)
+
+    def load_weights(self, path) -> None:
+        """Load parameters saved from a model of the same architecture (checked before any change)."""
+        from .serialization import load_weights
+        load_weights(self, path)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args})"
+
+
+class SharedBottom(MultiTaskModel):
+    """y_k = h_k(f(x)): one shared MLP ``bottom`` (ReLU after every layer), one tower per task."""
+
+    def __init__(self, n_features: int, bottom_units=(113,), tower_units=(8,),
+                 tasks=("regression", "regression"), task_names=None, seed=0, dtype=np.float64,
+                 init: str = "uniform") -> None:
+        config = dict(bottom_units=list(check_units("bottom_units", bottom_units)),
+                      tower_units=list(check_units("tower_units", tower_units, allow_empty=True)))
+        super().__init__(n_features, tasks, task_names, seed, dtype, init, config)
+        self.bottom = self.add_child("bottom", MLP(self.n_features, bottom_units, self.rng,
+                                                   init=self.init, dtype=self.dtype))
+        self._make_towers(self.bottom.d_out, tower_units)
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        shared = self.bottom.forward(X)                                   # (N, H)
+        return self._towers_forward([shared] * self.n_tasks)              # (N, T)
+
+    def _backward(self, dscores: np.ndarray) -> np.ndarray:
+        dshared = sum(self._towers_backward(dscores))                     # every tower fans in: (N, H)
+        return self.bottom.backward(dshared)                              # (N, D)
+
+
+class _MixtureOfExperts(MultiTaskModel):
+    """Experts, ``n_gates`` softmax gates, and towers; task k reads the mixture of gate
+    ``gate_of_task[k]``."""
+
+    def __init__(self, n_features, n_experts, expert_units, tower_units, gate_units, tasks,
+                 task_names, seed, dtype, init, multi_gate: bool) -> None:
+        config = dict(n_experts=check_positive_int("n_experts", n_experts),
+                      expert_units=list(check_units("expert_units", expert_units)),
+                      tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
+                      gate_units=list(check_units("gate_units", gate_units, allow_empty=True)))
+        super().__init__(n_features, tasks, task_names, seed, dtype, init, config)
+        self.n_experts = n_experts
+        self.experts = self.add_child("experts", Experts(self.n_features, n_experts, expert_units,
+                                                         self.rng, init=self.init, dtype=self.dtype))
+        n_gates = self.n_tasks if multi_gate else 1
+        self.gate_of_task = list(range(self.n_tasks)) if multi_gate else [0] * self.n_tasks
+        self.gates = self.add_child("gates", ModuleList(
+            [Gate(self.n_features, n_experts, gate_units, self.rng, init=self.init, dtype=self.dtype)
+             for _ in range(n_gates)]))
+        self._make_towers(self.experts.units[-1], tower_units)
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        self.expert_out = self.experts.forward(X)                          # (N, E, H)
+        self.gate_out = np.stack([gate.forward(X) for gate in self.gates])  # (G, N, E)
+        mixed = mix(self.gate_out, self.expert_out)                       # (G, N, H)
+        return self._towers_forward([mixed[g] for g in self.gate_of_task])  # (N, T)
+
+    def _backward(self, dscores: np.ndarray) -> np.ndarray:
+        dtower_in = self._towers_backward(dscores)                        # [(N, H)] * T
+        dmixed = np.zeros((len(self.gates),) + dtower_in[0].shape, dtype=self.dtype)  # (G, N, H)
+        for k, g in enumerate(self.gate_of_task):
+            dmixed[g] += dtower_in[k]                                     # OMoE: all tasks share gate 0
+        dgates, dexperts = mix_backward(self.gate_out, self.expert_out, dmixed)
+        dX = self.experts.backward(dexperts)                              # (N, D)
+        for gate, dgate in zip(self.gates, dgates):
+            dX += gate.backward(dgate)                                    # x fans out to every gate
+        return dX
+
+    def gate_weights(self, X) -> np.ndarray:
+        """(T, N, E): the softmax weights task k's tower mixes the experts with."""
+        X = self.check_inputs(X)
+        per_batch = [np.stack([gate.forward(X[start:start + PREDICT_BATCH]) for gate in self.gates])
+                     for start in range(0, X.shape[0], PREDICT_BATCH)]
+        gates = np.concatenate(per_batch, axis=1)                         # (G, N, E)
+        return gates[self.gate_of_task]
+
+
+class OMoE(_MixtureOfExperts):
+    """One-gate Mixture-of-Experts: y_k = h_k(sum_i g_i(x) f_i(x)), one gate shared by all tasks."""
+
+    def __init__(self, n_features: int, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
+                 tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
+                 dtype=np.float64, init: str = "uniform") -> None:
+        super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
+                         task_names, seed, dtype, init, multi_gate=False)
+
+
+class MMoE(_MixtureOfExperts):
+    """Multi-gate Mixture-of-Experts (Ma et al., KDD 2018): y_k = h_k(sum_i g_{k,i}(x) f_i(x)),
+    one gate per task."""
+
+    def __init__(self, n_features: int, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
+                 tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
+                 dtype=np.float64, init: str = "uniform") -> None:
+        super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
+                         task_names, seed, dtype, init, multi_gate=True)
+
+
+MODEL_CLASSES = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE)}

@@ -1,0 +1,126 @@
+"""Mixture-of-Experts pieces: all experts as one batched module, a softmax gate, and the mixture.
+
+Notation: N rows, D input features, E experts, H units of an expert's last layer, G gates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_dtype, check_positive_int, check_units, make_rng
+from .initializers import check_init, init_bias, init_weight
+from .layers import MLP, Softmax
+from .module import Module
+
+
+class Experts(Module):
+    """E expert MLPs (ReLU after every layer) held as stacked arrays and run as batched tensor ops.
+
+    x: (N, D) -> (N, E, H) with H = units[-1]. Layer l has ``W{l}``: (E, D_l, D_{l+1}) and
+    ``b{l}``: (E, D_{l+1}); ``W{l}[i]`` is expert i's weight. The first layer of all experts is one
+    matrix product of x with the (D, E * H_0) view of W0; deeper layers are one batched matmul over
+    the expert axis. No Python loop runs over experts.
+    """
+
+    def __init__(self, d_in: int, n_experts: int, units, seed=0, init: str = "uniform",
+                 dtype=np.float64) -> None:
+        super().__init__()
+        d_in = check_positive_int("d_in", d_in)
+        self.n_experts = check_positive_int("n_experts", n_experts)
+        self.units = check_units("expert_units", units)
+        rng, init, dtype = make_rng(seed), check_init(init), check_dtype(dtype)
+        self.n_layers = len(self.units)
+        for layer, width in enumerate(self.units):
+            # Each expert is initialised exactly as its own Linear(d_in, width) would be.
+            self.add_param(f"W{layer}", init_weight(rng, (self.n_experts, d_in, width), d_in, init, dtype))
+            self.add_param(f"b{layer}", init_bias(rng, (self.n_experts, width), d_in, init, dtype))
+            d_in = width
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.inputs = [x]                   # the input of each layer: (N, D), then (N, E, D_l)
+        self.active = []                    # ReLU masks, (N, E, D_{l+1})
+        h = x
+        for layer in range(self.n_layers):
+            W, b = self._params[f"W{layer}"], self._params[f"b{layer}"]
+            if layer == 0:
+                z = np.tensordot(h, W, axes=(1, 1))                       # (N, E, H_0)
+            else:
+                z = np.matmul(h.transpose(1, 0, 2), W).transpose(1, 0, 2)  # (N, E, H_l)
+            z += b                                                        # b: (E, H_l) broadcasts over N
+            active = z > 0
+            h = np.where(active, z, 0)
+            self.active.append(active)
+            if layer + 1 < self.n_layers:
+                self.inputs.append(h)
+        return h                                                          # (N, E, H)
+
+    def backward(self, dh: np.ndarray) -> np.ndarray:                     # dh: (N, E, H)
+        for layer in reversed(range(self.n_layers)):
+            W = self._params[f"W{layer}"]
+            dz = np.where(self.active[layer], dh, 0)                      # (N, E, H_l)
+            self._grads[f"b{layer}"] += dz.sum(axis=0)                    # (E, H_l)
+            h_in = self.inputs[layer]
+            if layer == 0:
+                # dW0[e] = x^T dz[:, e, :], all experts in one product: (D, E, H_0) -> (E, D, H_0)
+                self._grads["W0"] += np.tensordot(h_in, dz, axes=(0, 0)).transpose(1, 0, 2)
+                dh = np.tensordot(dz, W, axes=((1, 2), (0, 2)))           # dx: (N, D), summed over experts
+            else:
+                dz_e = dz.transpose(1, 0, 2)                              # (E, N, H_l)
+                self._grads[f"W{layer}"] += np.matmul(h_in.transpose(1, 2, 0), dz_e)  # (E, H_{l-1}, H_l)
+                dh = np.matmul(dz_e, W.transpose(0, 2, 1)).transpose(1, 0, 2)     # (N, E, H_{l-1})
+        return dh
+
+
+class Gate(Module):
+    """g(x) = softmax(W_g h(x) + b_g): a distribution over E experts for every row.
+
+    x: (N, D) -> (N, E). h is the identity, or an MLP of widths ``gate_units`` (ReLU after each
+    layer) named ``hidden``. Parameters: ``W``: (D or gate_units[-1], E), ``b``: (E,).
+    """
+
+    def __init__(self, d_in: int, n_experts: int, gate_units=(), seed=0, init: str = "uniform",
+                 dtype=np.float64) -> None:
+        super().__init__()
+        d_in, n_experts = check_positive_int("d_in", d_in), check_positive_int("n_experts", n_experts)
+        gate_units = check_units("gate_units", gate_units, allow_empty=True)
+        rng, init, dtype = make_rng(seed), check_init(init), check_dtype(dtype)
+        self.hidden = None
+        if gate_units:
+            self.hidden = self.add_child("hidden", MLP(d_in, gate_units, rng, init=init, dtype=dtype))
+            d_in = gate_units[-1]
+        self.add_param("W", init_weight(rng, (d_in, n_experts), d_in, init, dtype))
+        self.add_param("b", init_bias(rng, (n_experts,), d_in, init, dtype))
+        self.softmax = Softmax()
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        self.h = x if self.hidden is None else self.hidden.forward(x)   # (N, D_h)
+        return self.h @ self._params["W"] + self._params["b"]            # (N, E)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.softmax.forward(self.logits(x))                      # (N, E), rows sum to 1
+
+    def backward(self, dg: np.ndarray) -> np.ndarray:                    # dg: (N, E)
+        dlogits = self.softmax.backward(dg)                               # (N, E)
+        self._grads["W"] += self.h.T @ dlogits                            # (D_h, E)
+        self._grads["b"] += dlogits.sum(axis=0)                           # (E,)
+        dh = dlogits @ self._params["W"].T                                # (N, D_h)
+        return dh if self.hidden is None else self.hidden.backward(dh)
+
+
+def mix(gates: np.ndarray, experts: np.ndarray) -> np.ndarray:
+    """The gated sum of expert outputs, for every gate at once.
+
+    gates: (G, N, E), experts: (N, E, H) -> (G, N, H), out[g, n] = sum_i gates[g, n, i] experts[n, i].
+    """
+    return np.einsum("gne,neh->gnh", gates, experts)
+
+
+def mix_backward(gates: np.ndarray, experts: np.ndarray, dmixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``mix`` for an upstream dmixed: (G, N, H).
+
+    d gates[g, n, i] = experts[n, i] . dmixed[g, n]                  -> (G, N, E)
+    d experts[n, i]  = sum_g gates[g, n, i] dmixed[g, n]  (every gate -> (N, E, H) fans in)
+    """
+    dgates = np.einsum("neh,gnh->gne", experts, dmixed)
+    dexperts = np.einsum("gne,gnh->neh", gates, dmixed)
+    return dgates, dexperts

@@ -1,0 +1,74 @@
+"""Optimizers, written out: SGD with momentum and Adam.
+
+``step(params, grads)`` updates every array of ``params`` in place from the same-named entry of
+``grads`` (the flat dotted dicts of a model). State (velocities, moments) is kept per name.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _check_rate(name: str, value: float, low: float = 0.0, high: float = np.inf,
+                low_open: bool = True) -> float:
+    value = float(value)
+    below = value <= low if low_open else value < low
+    if not np.isfinite(value) or below or value >= high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name} must lie in {bracket}{low}, {high}), got {value}")
+    return value
+
+
+class SGD:
+    """v <- momentum * v + g;  p <- p - lr * v   (plain SGD when momentum = 0)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0) -> None:
+        self.lr = _check_rate("lr", lr)
+        self.momentum = _check_rate("momentum", momentum, 0.0, 1.0, low_open=False)
+        self.velocity: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict, grads: dict) -> None:
+        for name, param in params.items():
+            grad = grads[name]
+            if self.momentum:
+                velocity = self.velocity.setdefault(name, np.zeros_like(param))
+                velocity *= self.momentum
+                velocity += grad
+                grad = velocity
+            param -= self.lr * grad
+
+
+class Adam:
+    """Adam (Kingma and Ba, 2015), with bias correction folded into the step size:
+
+        m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+        p <- p - lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps_t),  eps_t = eps sqrt(1 - b2^t)
+
+    which equals the paper's  p - lr * m_hat / (sqrt(v_hat) + eps)  exactly.
+    """
+
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.lr = _check_rate("lr", lr)
+        self.beta1 = _check_rate("betas[0]", betas[0], 0.0, 1.0, low_open=False)
+        self.beta2 = _check_rate("betas[1]", betas[1], 0.0, 1.0, low_open=False)
+        self.eps = _check_rate("eps", eps)
+        self.t = 0
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict, grads: dict) -> None:
+        self.t += 1
+        correction = math.sqrt(1.0 - self.beta2 ** self.t)   # a Python float keeps float32 arrays float32
+        step_size = self.lr * correction / (1.0 - self.beta1 ** self.t)
+        eps = self.eps * correction
+        for name, param in params.items():
+            grad = grads[name]
+            m = self.m.setdefault(name, np.zeros_like(param))
+            v = self.v.setdefault(name, np.zeros_like(param))
+            m *= self.beta1
+            m += (1.0 - self.beta1) * grad
+            v *= self.beta2
+            v += (1.0 - self.beta2) * grad * grad
+            param -= step_size * m / (np.sqrt(v) + eps)

@@ -1,0 +1,125 @@
+"""Training and evaluation: ``fit``, ``evaluate`` and the per-epoch ``History``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .checks import check_positive_int, check_targets, make_rng
+from .losses import MultiTaskLoss
+from .metrics import auc, log_loss_from_logits, mse
+from .optim import Adam
+from .progress import ProgressBar
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training met a non-finite loss or gradient; the parameters are those before that step."""
+
+
+@dataclass
+class History:
+    """Per-epoch losses. ``train_loss[e, k]`` is task k's mean loss over epoch e's minibatches
+    (unweighted), ``train_total[e]`` the weighted total; ``validation_*`` likewise on the validation
+    set after epoch e (empty without validation data)."""
+
+    task_names: tuple
+    train_loss: list = field(default_factory=list)
+    train_total: list = field(default_factory=list)
+    validation_loss: list = field(default_factory=list)
+    validation_total: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {name: np.array(getattr(self, name)) for name in
+                ("train_loss", "train_total", "validation_loss", "validation_total", "epoch_seconds")}
+
+    def __repr__(self) -> str:
+        columns = [f"train:{name}" for name in self.task_names]
+        if self.validation_loss:
+            columns += [f"val:{name}" for name in self.task_names]
+        rows = ["epoch " + " ".join(f"{c:>14}" for c in columns)]
+        for epoch, train in enumerate(self.train_loss):
+            values = list(train) + (list(self.validation_loss[epoch]) if self.validation_loss else [])
+            rows.append(f"{epoch + 1:5d} " + " ".join(f"{v:14.4f}" for v in values))
+        return "\n".join(rows)
+
+
+def _check_loss_matches(loss: MultiTaskLoss, model) -> None:
+    if tuple(loss.tasks) != tuple(model.tasks):
+        raise ValueError(f"loss has tasks {loss.tasks} but the model has {model.tasks}")
+
+
+def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, loss=None,
+        validation=None, seed=0, progress: bool = True, shuffle: bool = True) -> History:
+    """Train ``model`` on (X, Y) with minibatches; returns the per-epoch ``History``.
+
+    X: (N, D), Y: (N, T) (0/1 labels for binary tasks). ``optimizer`` defaults to Adam(lr=1e-3),
+    ``loss`` to the unweighted ``MultiTaskLoss`` of the model's tasks, ``validation`` is an optional
+    (X_val, Y_val). Batches are shuffled by ``seed``: the same seed gives the same run, bit for bit.
+    A non-finite loss or gradient stops training with ``NonFiniteLossError`` naming the epoch and
+    step; the parameters are left as they were before that step.
+    """
+    epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
+    X = model.check_inputs(X)
+    Y = check_targets("Y", Y, model.tasks, n_rows=X.shape[0], dtype=model.dtype)
+    if validation is not None:
+        if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+            raise TypeError("validation must be a pair (X_val, Y_val)")
+        X_val = model.check_inputs(validation[0])
+        Y_val = check_targets("validation Y", validation[1], model.tasks, n_rows=X_val.shape[0],
+                              dtype=model.dtype)
+    optimizer = optimizer if optimizer is not None else Adam(lr=1e-3)
+    loss = loss if loss is not None else MultiTaskLoss(model.tasks, task_names=model.task_names)
+    _check_loss_matches(loss, model)
+    rng = make_rng(seed)
+    params, grads = model.params, model.grads       # live arrays, gathered once
+    n_rows = X.shape[0]
+    steps_per_epoch = -(-n_rows // batch_size)
+    history = History(task_names=model.task_names)
+    bar = ProgressBar(epochs * steps_per_epoch, f"{type(model).__name__}", enabled=progress)
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
+        loss_sums = np.zeros(model.n_tasks)
+        for step in range(1, steps_per_epoch + 1):
+            rows = order[(step - 1) * batch_size: step * batch_size]
+            scores = model._forward(X[rows])                              # (B, T)
+            total = loss.forward(scores, Y[rows], check=False)
+            if not np.isfinite(total):
+                raise NonFiniteLossError(f"loss became {total} at epoch {epoch}, step {step}; "
+                                         "parameters are those before this step (try a lower lr)")
+            for grad in grads.values():
+                grad.fill(0.0)
+            model._backward(loss.backward())
+            if not all(np.isfinite(grad).all() for grad in grads.values()):
+                raise NonFiniteLossError(f"a gradient became non-finite at epoch {epoch}, step {step}; "
+                                         "parameters are those before this step (try a lower lr)")
+            optimizer.step(params, grads)
+            loss_sums += loss.task_losses * rows.size
+            bar.update(1, epoch=epoch, loss=total)
+        history.train_loss.append(loss_sums / n_rows)
+        history.train_total.append(float(history.train_loss[-1] @ loss.weights))
+        if validation is not None:
+            val_total = loss.forward(model.predict_scores(X_val), Y_val, check=False)
+            history.validation_loss.append(loss.task_losses.copy())
+            history.validation_total.append(val_total)
+            bar.update(0, epoch=epoch, loss=history.train_total[-1], val_loss=val_total)
+        history.epoch_seconds.append(time.perf_counter() - started)
+    bar.close()
+    return history
+
+
+def evaluate(model, X, Y) -> dict[str, dict[str, float]]:
+    """Per task: ``{"auc", "log_loss"}`` for a binary task, ``{"mse"}`` for a regression task."""
+    scores = model.predict_scores(X)
+    Y = check_targets("Y", Y, model.tasks, n_rows=scores.shape[0])
+    results = {}
+    for k, (task, name) in enumerate(zip(model.tasks, model.task_names)):
+        if task == "binary":
+            results[name] = {"auc": auc(Y[:, k], scores[:, k]),
+                             "log_loss": log_loss_from_logits(Y[:, k], scores[:, k])}
+        else:
+            results[name] = {"mse": mse(Y[:, k], scores[:, k])}
+    return results
