@@ -49,8 +49,10 @@ class ReLU(Module):
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) written as (1 + tanh(x/2)) / 2: no overflow for any finite x."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """1 / (1 + exp(-x)), with exp only ever of -|x|: no overflow for any finite x, and full
+    relative precision for very negative x (sigmoid(-50) = 1.9e-22, not 0)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
 class Sigmoid(Module):

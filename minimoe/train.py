@@ -70,15 +70,28 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
         X_val = model.check_inputs(validation[0])
         Y_val = check_targets("validation Y", validation[1], model.tasks, n_rows=X_val.shape[0],
                               dtype=model.dtype)
+        validation = (X_val, Y_val)
     optimizer = optimizer if optimizer is not None else Adam(lr=1e-3)
     loss = loss if loss is not None else MultiTaskLoss(model.tasks, task_names=model.task_names)
     _check_loss_matches(loss, model)
     rng = make_rng(seed)
+    steps_per_epoch = -(-X.shape[0] // batch_size)
+    history = History(task_names=model.task_names)
+    bar = ProgressBar(epochs * steps_per_epoch, f"{type(model).__name__}", enabled=progress)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught below, by name
+            _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
+                          validation)
+    finally:
+        bar.close()
+    return history
+
+
+def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
+                  validation) -> None:
     params, grads = model.params, model.grads       # live arrays, gathered once
     n_rows = X.shape[0]
     steps_per_epoch = -(-n_rows // batch_size)
-    history = History(task_names=model.task_names)
-    bar = ProgressBar(epochs * steps_per_epoch, f"{type(model).__name__}", enabled=progress)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
@@ -102,13 +115,12 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
         history.train_loss.append(loss_sums / n_rows)
         history.train_total.append(float(history.train_loss[-1] @ loss.weights))
         if validation is not None:
+            X_val, Y_val = validation
             val_total = loss.forward(model.predict_scores(X_val), Y_val, check=False)
             history.validation_loss.append(loss.task_losses.copy())
             history.validation_total.append(val_total)
             bar.update(0, epoch=epoch, loss=history.train_total[-1], val_loss=val_total)
         history.epoch_seconds.append(time.perf_counter() - started)
-    bar.close()
-    return history
 
 
 def evaluate(model, X, Y) -> dict[str, dict[str, float]]:

@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+
+import minimoe as mm
+from minimoe.gradcheck import THRESHOLD_BLOCK, check_module
+from minimoe.layers import sigmoid, softmax
+
+from .helpers import assert_gradients_live, away_from_zero
+
+
+@pytest.mark.parametrize("n, d_in, d_out", [(1, 1, 1), (5, 3, 4), (7, 8, 2)])
+def test_linear_gradients(n, d_in, d_out, rng):
+    layer = mm.Linear(d_in, d_out, seed=rng)
+    errors = check_module(layer, rng.standard_normal((n, d_in)))
+    assert max(errors.values()) < THRESHOLD_BLOCK, errors
+    assert set(errors) == {"W", "b", "input"}
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 5)])
+def test_relu_gradients(shape, rng):
+    errors = check_module(mm.ReLU(), away_from_zero(rng.standard_normal(shape)))
+    assert errors["input"] < THRESHOLD_BLOCK, errors
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_sigmoid_gradients(scale, rng):
+    errors = check_module(mm.Sigmoid(), scale * rng.standard_normal((6, 3)))
+    assert errors["input"] < THRESHOLD_BLOCK, errors
+
+
+def test_sigmoid_is_stable_at_extremes():
+    values = sigmoid(np.array([-1e4, -50.0, 0.0, 50.0, 1e4]))
+    assert np.isfinite(values).all()
+    np.testing.assert_allclose(values, [0.0, 1.928749847963918e-22, 0.5, 1.0, 1.0], rtol=1e-12, atol=0)
+
+
+def test_softmax_gradients(rng):
+    errors = check_module(mm.Softmax(), rng.standard_normal((5, 4)))
+    assert errors["input"] < THRESHOLD_BLOCK, errors
+
+
+def test_softmax_gradients_when_saturated(rng):
+    # Logits 50 apart: the true gradient is ~1e-20, so only an absolute comparison at the scale of
+    # an unsaturated gradient (floor=1) is meaningful; the analytic side must also stay finite.
+    z = 50.0 * rng.standard_normal((5, 4))
+    errors = check_module(mm.Softmax(), z, floor=1.0)
+    assert errors["input"] < THRESHOLD_BLOCK, errors
+
+
+def test_softmax_backward_equals_full_jacobian(rng):
+    z, dy = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    layer = mm.Softmax()
+    y = layer.forward(z)
+    for row in range(3):
+        jacobian = np.diag(y[row]) - np.outer(y[row], y[row])      # dy_i/dz_j = y_i (delta_ij - y_j)
+        np.testing.assert_allclose(layer.backward(dy)[row], jacobian.T @ dy[row], rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_is_stable_at_large_logits():
+    y = softmax(np.array([[1000.0, 0.0, -1000.0], [800.0, 800.0, 800.0]]))
+    assert np.isfinite(y).all()
+    np.testing.assert_allclose(y, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-15)
+
+
+def test_embedding_gradients_with_repeated_ids(rng):
+    layer = mm.Embedding(num_embeddings=5, dim=3, seed=rng)
+    ids = np.array([0, 3, 3, 1, 3, 0])
+    errors = check_module(layer, ids)
+    assert errors["W"] < THRESHOLD_BLOCK, errors
+    layer.zero_grad()
+    dy = rng.standard_normal((6, 3))
+    layer.forward(ids)
+    layer.backward(dy)
+    np.testing.assert_allclose(layer.grads["W"][3], dy[1] + dy[2] + dy[4])
+    np.testing.assert_allclose(layer.grads["W"][0], dy[0] + dy[5])
+    np.testing.assert_array_equal(layer.grads["W"][[2, 4]], 0)
+
+
+def test_embedding_rejects_bad_ids():
+    layer = mm.Embedding(4, 2)
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 4\), got 4"):
+        layer.forward(np.array([0, 4]))
+    with pytest.raises(TypeError, match="integer"):
+        layer.forward(np.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("units, activate_last", [((4,), True), ((5, 3), True), ((4, 1), False)])
+def test_mlp_gradients(units, activate_last, rng):
+    mlp = mm.MLP(3, units, seed=rng, activate_last=activate_last)
+    errors = check_module(mlp, rng.standard_normal((8, 3)))
+    assert max(errors.values()) < THRESHOLD_BLOCK, errors
+    assert_gradients_live(mlp)
+
+
+def test_layers_keep_float32(rng):
+    mlp = mm.MLP(3, (4, 2), seed=0, dtype=np.float32)
+    out = mlp.forward(rng.standard_normal((5, 3)).astype(np.float32))
+    assert out.dtype == np.float32
+    assert mlp.backward(np.ones_like(out)).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in mlp.grads.values())
+
+
+def test_backward_does_not_write_into_dout(rng):
+    layer = mm.Softmax()
+    layer.forward(rng.standard_normal((4, 3)))
+    dy = rng.standard_normal((4, 3))
+    before = dy.copy()
+    layer.backward(dy)
+    np.testing.assert_array_equal(dy, before)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (dict(d_in=0), ValueError, "d_in must be >= 1"),
+    (dict(d_in=2.5), TypeError, "d_in must be a positive int"),
+    (dict(init="xavier"), ValueError, "init must be one of"),
+    (dict(dtype=np.int32), ValueError, "dtype must be float32 or float64"),
+])
+def test_linear_rejects_bad_arguments(bad, error, match):
+    arguments = dict(d_in=2, d_out=3) | bad
+    with pytest.raises(error, match=match):
+        mm.Linear(**arguments)
+
+
+def test_seeds_give_identical_parameters():
+    a, b = mm.MLP(4, (3, 2), seed=7), mm.MLP(4, (3, 2), seed=7)
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name])
+    assert not np.array_equal(a.params["layers.0.W"], mm.MLP(4, (3, 2), seed=8).params["layers.0.W"])
