@@ -1,0 +1,63 @@
+"""``minimoe gradcheck``: every building block and every model checked against central
+differences in float64, one row per parameter. A learner's self-test after changing a backward."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from .gradcheck import THRESHOLD_BLOCK, THRESHOLD_MODEL, check_loss, check_module
+from .layers import MLP, Embedding, Linear, ReLU, Sigmoid, Softmax
+from .losses import MultiTaskLoss
+from .models import MMoE, OMoE, SharedBottom
+from .moe import Experts, Gate
+
+
+def _away_from_zero(x: np.ndarray) -> np.ndarray:
+    """Keep inputs 0.1 away from ReLU's kink, where the derivative does not exist."""
+    return np.where(np.abs(x) < 0.1, np.copysign(0.1, x), x)
+
+
+def cases(seed: int = 0) -> Iterator[tuple[str, object, object, float]]:
+    """(label, module, input, threshold) for every block and model."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((6, 5))
+    yield "Linear(5, 4)", Linear(5, 4, rng), x, THRESHOLD_BLOCK
+    yield "ReLU", ReLU(), _away_from_zero(x), THRESHOLD_BLOCK
+    yield "Sigmoid", Sigmoid(), 3 * x, THRESHOLD_BLOCK
+    yield "Softmax", Softmax(), x, THRESHOLD_BLOCK
+    yield "Embedding(5, 3), repeated ids", Embedding(5, 3, rng), np.array([0, 3, 3, 1, 3, 0]), THRESHOLD_BLOCK
+    yield "MLP(5, (4, 3))", MLP(5, (4, 3), rng), x, THRESHOLD_BLOCK
+    yield "Experts(5, E=4, (4, 3))", Experts(5, 4, (4, 3), rng), x, THRESHOLD_BLOCK
+    yield "Gate(5, E=4, gate_units=(3,))", Gate(5, 4, (3,), rng), x, THRESHOLD_BLOCK
+    tasks = ("binary", "regression")
+    yield "SharedBottom", SharedBottom(5, (6, 4), (3,), tasks, seed=rng), x, THRESHOLD_MODEL
+    yield "OMoE", OMoE(5, 3, (4,), (3,), tasks, gate_units=(3,), seed=rng), x, THRESHOLD_MODEL
+    yield "MMoE", MMoE(5, 3, (4, 3), (3,), ("binary", "regression", "binary"), gate_units=(3,), seed=rng), \
+        x, THRESHOLD_MODEL
+
+
+def run(seed: int = 0) -> list[tuple[str, str, float, float]]:
+    """Rows (what, parameter, relative error, threshold), the loss included."""
+    rows = []
+    for label, module, x, threshold in cases(seed):
+        for name, error in check_module(module, x).items():
+            rows.append((label, name, error, threshold))
+    rng = np.random.default_rng(seed)
+    loss = MultiTaskLoss(("binary", "regression"), weights=[0.5, 2.0])
+    targets = np.stack([rng.integers(0, 2, 8), rng.standard_normal(8)], axis=1)
+    for scale in (1.0, 50.0):
+        error = check_loss(loss, scale * rng.standard_normal((8, 2)), targets)
+        rows.append((f"MultiTaskLoss, logits x{scale:g}", "scores", error, THRESHOLD_BLOCK))
+    return rows
+
+
+def format_rows(rows) -> str:
+    width = max(len(label) for label, *_ in rows)
+    pwidth = max(len(name) for _, name, *_ in rows)
+    lines = [f"{'block / model':<{width}}  {'parameter':<{pwidth}}  {'rel. error':>10}  {'limit':>7}  ok"]
+    for label, name, error, threshold in rows:
+        lines.append(f"{label:<{width}}  {name:<{pwidth}}  {error:>10.2e}  {threshold:>7.0e}  "
+                     f"{'yes' if error < threshold else 'NO'}")
+    return "\n".join(lines)
