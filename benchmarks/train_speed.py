@@ -60,6 +60,10 @@ def minimoe_epoch(X, Y, n_experts: int, dtype, seed: int = 0):
     return history.epoch_seconds[0], model
 
 
+def minimoe_epoch_seconds(X, Y, n_experts: int, dtype) -> float:
+    return minimoe_epoch(X, Y, n_experts, dtype)[0]
+
+
 def torch_model(reference, dtype):
     import torch
     from torch import nn
@@ -112,9 +116,10 @@ def torch_epoch(X, Y, reference, dtype, seed: int = 0) -> float:
     return time.perf_counter() - started
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()                                                       # warm-up: allocations, BLAS start-up
-    return statistics.median(fn() for _ in range(repeats))
+def median_time(repeats: int, fn, *args) -> float:
+    """Median over ``repeats`` calls of fn(*args), which returns seconds, after one warm-up call."""
+    fn(*args)                                                  # warm-up: allocations, BLAS start-up
+    return statistics.median(fn(*args) for _ in range(repeats))
 
 
 def main() -> None:
@@ -139,12 +144,12 @@ def main() -> None:
         peak = matmul_peak(dtype)
         X, Y = make_data(dtype)
         flops = step_flops(E, BATCH) * (N / BATCH)
-        ours = median_time(lambda: minimoe_epoch(X, Y, E, dtype)[0], repeats)
+        ours = median_time(repeats, minimoe_epoch_seconds, X, Y, E, dtype)
         line = f"{np.dtype(dtype).name:<8}{peak:>15.1f}{ours:>11.3f}{flops / ours / 1e9:>9.1f}" \
                f"{100 * flops / ours / 1e9 / peak:>7.1f}%"
         if torch is not None:
             _, reference = minimoe_epoch(X[:BATCH], Y[:BATCH], E, dtype)
-            theirs = median_time(lambda: torch_epoch(X, Y, reference, dtype), repeats)
+            theirs = median_time(repeats, torch_epoch, X, Y, reference, dtype)
             line += f"{theirs:>9.3f}{flops / theirs / 1e9:>9.1f}{100 * flops / theirs / 1e9 / peak:>7.1f}%" \
                     f"{ours / theirs:>15.2f}"
         print(line)
@@ -154,7 +159,7 @@ def main() -> None:
     base = None
     print(f"{'E':>4}{'seconds':>10}{'x E=2':>8}{'E / 2':>8}")
     for n_experts in (2, 4, 8, 16, 32):
-        seconds = median_time(lambda: minimoe_epoch(X, Y, n_experts, np.float32)[0], repeats)
+        seconds = median_time(repeats, minimoe_epoch_seconds, X, Y, n_experts, np.float32)
         base = base or seconds
         print(f"{n_experts:>4}{seconds:>10.3f}{seconds / base:>8.2f}{n_experts / 2:>8.0f}")
 
