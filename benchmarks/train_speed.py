@@ -9,8 +9,10 @@ equivalent PyTorch eager model (same layers, same initial weights, same optimize
 and the achieved GFLOP/s of each as a fraction of a large matmul's throughput measured in the same
 run. Then minimoe's epoch time for E = 2 .. 32 (float32), to see how it grows with E.
 
-FLOPs of one training step are counted as 3x the forward pass's multiply-adds x 2 (forward, and a
-backward that costs about twice the forward); elementwise work is not counted.
+FLOPs of one training step count the matrix products a step needs: the forward pass, and in the
+backward pass the weight gradients of every layer plus the input gradients of every layer but the
+first (d loss / d X is not needed, and neither minimoe's fit nor the PyTorch model computes it);
+2 FLOPs per multiply-add. Elementwise work is not counted.
 """
 
 from __future__ import annotations
@@ -29,11 +31,10 @@ D, E, H, TOWER, T, N, BATCH = 100, 8, 64, 16, 2, 50_000, 512
 
 
 def step_flops(n_experts: int, rows: int) -> float:
-    forward = rows * (D * n_experts * H            # experts' layer
-                      + T * D * n_experts          # gates
-                      + T * n_experts * H          # mixtures
-                      + T * (H * TOWER + TOWER))   # towers
-    return 3 * 2 * forward
+    first_layers = D * n_experts * H + T * D * n_experts       # experts' and gates' layers on x
+    later_layers = T * n_experts * H + T * (H * TOWER + TOWER)  # mixtures and towers
+    multiply_adds = rows * (3 * (first_layers + later_layers) - first_layers)
+    return 2 * multiply_adds
 
 
 def matmul_peak(dtype, size: int = 2048, repeats: int = 5) -> float:

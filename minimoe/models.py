@@ -26,7 +26,7 @@ class MultiTaskModel(Module):
     """What every model shares: input checks, towers, predict, save and load.
 
     Subclasses build ``self.towers`` and implement ``_forward`` (checked X -> (N, T) scores) and
-    ``_backward`` ((N, T) -> dX).
+    ``_backward`` ((N, T) -> dX, or None with ``input_grad=False``, as ``fit`` asks).
     """
 
     def __init__(self, n_features: int, tasks, task_names, seed, dtype, init, config: dict) -> None:
@@ -55,6 +55,9 @@ class MultiTaskModel(Module):
     def _towers_backward(self, dscores: np.ndarray) -> list[np.ndarray]:
         """dscores: (N, T) -> the gradient of each tower's input, [(N, H)] * T."""
         return [tower.backward(dscores[:, k:k + 1]) for k, tower in enumerate(self.towers)]
+
+    def zero_grad(self) -> None:
+        self.flat_grads.fill(0.0)
 
     # -- public API ------------------------------------------------------------------------------
     def check_inputs(self, X) -> np.ndarray:
@@ -120,14 +123,15 @@ class SharedBottom(MultiTaskModel):
         self.bottom = self.add_child("bottom", MLP(self.n_features, bottom_units, self.rng,
                                                    init=self.init, dtype=self.dtype))
         self._make_towers(self.bottom.d_out, tower_units)
+        self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
         shared = self.bottom.forward(X)                                   # (N, H)
         return self._towers_forward([shared] * self.n_tasks)              # (N, T)
 
-    def _backward(self, dscores: np.ndarray) -> np.ndarray:
+    def _backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dshared = sum(self._towers_backward(dscores))                     # every tower fans in: (N, H)
-        return self.bottom.backward(dshared)                              # (N, D)
+        return self.bottom.backward(dshared, input_grad)                  # (N, D)
 
 
 class _MixtureOfExperts(MultiTaskModel):
@@ -150,6 +154,7 @@ class _MixtureOfExperts(MultiTaskModel):
             [Gate(self.n_features, n_experts, gate_units, self.rng, init=self.init, dtype=self.dtype)
              for _ in range(n_gates)]))
         self._make_towers(self.experts.units[-1], tower_units)
+        self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
         self.expert_out = self.experts.forward(X)                          # (N, E, H)
@@ -157,15 +162,17 @@ class _MixtureOfExperts(MultiTaskModel):
         mixed = mix(self.gate_out, self.expert_out)                       # (G, N, H)
         return self._towers_forward([mixed[g] for g in self.gate_of_task])  # (N, T)
 
-    def _backward(self, dscores: np.ndarray) -> np.ndarray:
+    def _backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dtower_in = self._towers_backward(dscores)                        # [(N, H)] * T
         dmixed = np.zeros((len(self.gates),) + dtower_in[0].shape, dtype=self.dtype)  # (G, N, H)
         for k, g in enumerate(self.gate_of_task):
             dmixed[g] += dtower_in[k]                                     # OMoE: all tasks share gate 0
         dgates, dexperts = mix_backward(self.gate_out, self.expert_out, dmixed)
-        dX = self.experts.backward(dexperts)                              # (N, D)
+        dX = self.experts.backward(dexperts, input_grad)                  # (N, D) or None
         for gate, dgate in zip(self.gates, dgates):
-            dX += gate.backward(dgate)                                    # x fans out to every gate
+            dX_gate = gate.backward(dgate, input_grad)
+            if input_grad:
+                dX += dX_gate                                             # x fans out to every gate
         return dX
 
     def gate_weights(self, X) -> np.ndarray:

@@ -20,7 +20,9 @@ class Module:
     Subclasses register arrays with ``add_param`` and sub-modules with ``add_child``, and implement
     ``forward(x)`` (keeping what backward needs) and ``backward(dout)`` (returning d loss / d input
     and ADDING parameter gradients into ``self._grads``, never overwriting: a module used twice or
-    fed from two places gets the sum of both contributions).
+    fed from two places gets the sum of both contributions). ``backward(dout, input_grad=False)``
+    may skip the input gradient and return None: training never needs d loss / d X, and for the
+    first layer of a model it is a whole matrix product.
     """
 
     def __init__(self) -> None:
@@ -68,6 +70,32 @@ class Module:
             for grad in module._grads.values():
                 grad.fill(0.0)
 
+    def pack(self) -> tuple[np.ndarray, np.ndarray]:
+        """Move every parameter (and gradient) below this module into one contiguous 1-D buffer.
+
+        Each module's arrays become views of the buffers, so ``params`` and ``grads`` still present
+        live arrays of the same shapes and values. An element-wise optimizer (SGD, Adam) can then
+        update the whole model in a handful of NumPy calls instead of a handful per array, and
+        ``zero_grad`` is one ``fill``. Returns (parameter buffer, gradient buffer).
+        """
+        owners = [(module, name) for _, module in self.named_modules() for name in module._params]
+        dtypes = {module._params[name].dtype for module, name in owners}
+        if len(dtypes) != 1:
+            raise TypeError(f"pack needs one dtype for every parameter, found {sorted(map(str, dtypes))}")
+        sizes = [module._params[name].size for module, name in owners]
+        flat_params = np.empty(sum(sizes), dtype=dtypes.pop())
+        flat_grads = np.zeros_like(flat_params)
+        offset = 0
+        for (module, name), size in zip(owners, sizes):
+            shape = module._params[name].shape
+            view = flat_params[offset:offset + size].reshape(shape)    # reshape of a slice: a view
+            view[...] = module._params[name]
+            module._params[name] = view
+            module._grads[name] = flat_grads[offset:offset + size].reshape(shape)
+            offset += size
+        self.flat_params, self.flat_grads = flat_params, flat_grads
+        return flat_params, flat_grads
+
     def n_params(self) -> int:
         """Number of trainable scalars."""
         return sum(value.size for value in self.params.values())
@@ -76,7 +104,7 @@ class Module:
     def forward(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, dout):  # pragma: no cover - abstract
+    def backward(self, dout, input_grad: bool = True):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __call__(self, x):
@@ -114,7 +142,8 @@ class Sequential(ModuleList):
             x = module.forward(x)
         return x
 
-    def backward(self, dout):
-        for module in reversed(self.modules):
-            dout = module.backward(dout)
+    def backward(self, dout, input_grad: bool = True):
+        for index in reversed(range(len(self.modules))):
+            # Only the first module's input is this sequence's input.
+            dout = self.modules[index].backward(dout, input_grad=input_grad or index > 0)
         return dout

@@ -47,22 +47,23 @@ class Experts(Module):
             else:
                 z = np.matmul(h.transpose(1, 0, 2), W).transpose(1, 0, 2)  # (N, E, H_l)
             z += b                                                        # b: (E, H_l) broadcasts over N
-            active = z > 0
-            h = np.where(active, z, 0)
-            self.active.append(active)
+            h = np.maximum(z, 0, out=z)                                   # ReLU in place
+            self.active.append(h > 0)
             if layer + 1 < self.n_layers:
                 self.inputs.append(h)
         return h                                                          # (N, E, H)
 
-    def backward(self, dh: np.ndarray) -> np.ndarray:                     # dh: (N, E, H)
+    def backward(self, dh: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # dh: (N, E, H)
         for layer in reversed(range(self.n_layers)):
             W = self._params[f"W{layer}"]
-            dz = np.where(self.active[layer], dh, 0)                      # (N, E, H_l)
+            dz = dh * self.active[layer]                                  # (N, E, H_l)
             self._grads[f"b{layer}"] += dz.sum(axis=0)                    # (E, H_l)
             h_in = self.inputs[layer]
             if layer == 0:
                 # dW0[e] = x^T dz[:, e, :], all experts in one product: (D, E, H_0) -> (E, D, H_0)
                 self._grads["W0"] += np.tensordot(h_in, dz, axes=(0, 0)).transpose(1, 0, 2)
+                if not input_grad:
+                    return None
                 dh = np.tensordot(dz, W, axes=((1, 2), (0, 2)))           # dx: (N, D), summed over experts
             else:
                 dz_e = dz.transpose(1, 0, 2)                              # (E, N, H_l)
@@ -99,20 +100,23 @@ class Gate(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self.softmax.forward(self.logits(x))                      # (N, E), rows sum to 1
 
-    def backward(self, dg: np.ndarray) -> np.ndarray:                    # dg: (N, E)
+    def backward(self, dg: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # dg: (N, E)
         dlogits = self.softmax.backward(dg)                               # (N, E)
         self._grads["W"] += self.h.T @ dlogits                            # (D_h, E)
         self._grads["b"] += dlogits.sum(axis=0)                           # (E,)
-        dh = dlogits @ self._params["W"].T                                # (N, D_h)
-        return dh if self.hidden is None else self.hidden.backward(dh)
+        if self.hidden is None:
+            return dlogits @ self._params["W"].T if input_grad else None  # (N, D)
+        return self.hidden.backward(dlogits @ self._params["W"].T, input_grad)
 
 
 def mix(gates: np.ndarray, experts: np.ndarray) -> np.ndarray:
     """The gated sum of expert outputs, for every gate at once.
 
     gates: (G, N, E), experts: (N, E, H) -> (G, N, H), out[g, n] = sum_i gates[g, n, i] experts[n, i].
+    Per row n this is the small product gates[:, n] (G, E) @ experts[n] (E, H); ``matmul`` over the
+    stack of N rows runs it three to four times faster than the equivalent ``einsum``.
     """
-    return np.einsum("gne,neh->gnh", gates, experts)
+    return np.matmul(gates.transpose(1, 0, 2), experts).transpose(1, 0, 2)
 
 
 def mix_backward(gates: np.ndarray, experts: np.ndarray, dmixed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +125,10 @@ def mix_backward(gates: np.ndarray, experts: np.ndarray, dmixed: np.ndarray) -> 
     d gates[g, n, i] = experts[n, i] . dmixed[g, n]                  -> (G, N, E)
     d experts[n, i]  = sum_g gates[g, n, i] dmixed[g, n]  (every gate -> (N, E, H) fans in)
     """
-    dgates = np.einsum("neh,gnh->gne", experts, dmixed)
-    dexperts = np.einsum("gne,gnh->neh", gates, dmixed)
+    dgates = np.matmul(experts, dmixed.transpose(1, 2, 0)).transpose(2, 0, 1)    # (N, E, G) -> (G, N, E)
+    if gates.shape[0] == 1:
+        # One gate: an outer product per row; matmul with an inner dimension of 1 is slow.
+        dexperts = gates[0][:, :, None] * dmixed[0][:, None, :]
+    else:
+        dexperts = np.matmul(gates.transpose(1, 2, 0), dmixed.transpose(1, 0, 2))  # (N, E, G) @ (N, G, H)
     return dgates, dexperts

@@ -33,7 +33,9 @@ class SGD:
         for name, param in params.items():
             grad = grads[name]
             if self.momentum:
-                velocity = self.velocity.setdefault(name, np.zeros_like(param))
+                if name not in self.velocity:
+                    self.velocity[name] = np.zeros_like(param)
+                velocity = self.velocity[name]
                 velocity *= self.momentum
                 velocity += grad
                 grad = velocity
@@ -65,8 +67,9 @@ class Adam:
         eps = self.eps * correction
         for name, param in params.items():
             grad = grads[name]
-            m = self.m.setdefault(name, np.zeros_like(param))
-            v = self.v.setdefault(name, np.zeros_like(param))
+            if name not in self.m:                      # first step: zero moments
+                self.m[name], self.v[name] = np.zeros_like(param), np.zeros_like(param)
+            m, v = self.m[name], self.v[name]
             m *= self.beta1
             m += (1.0 - self.beta1) * grad
             v *= self.beta2

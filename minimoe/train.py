@@ -89,7 +89,9 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
 
 def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
                   validation) -> None:
-    params, grads = model.params, model.grads       # live arrays, gathered once
+    # The model's parameters live in one flat buffer (Module.pack); SGD and Adam act element-wise,
+    # so stepping the buffer is the same update as stepping every array, in far fewer NumPy calls.
+    params, grads = {"parameters": model.flat_params}, {"parameters": model.flat_grads}
     n_rows = X.shape[0]
     steps_per_epoch = -(-n_rows // batch_size)
     for epoch in range(1, epochs + 1):
@@ -103,10 +105,9 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
             if not np.isfinite(total):
                 raise NonFiniteLossError(f"loss became {total} at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
-            for grad in grads.values():
-                grad.fill(0.0)
-            model._backward(loss.backward())
-            if not all(np.isfinite(grad).all() for grad in grads.values()):
+            model.zero_grad()
+            model._backward(loss.backward(), input_grad=False)          # d loss / d X is not needed
+            if not np.isfinite(model.flat_grads).all():
                 raise NonFiniteLossError(f"a gradient became non-finite at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
             optimizer.step(params, grads)

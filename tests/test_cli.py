@@ -22,8 +22,8 @@ def test_gradcheck_reports_a_broken_backward(monkeypatch, capsys):
     from minimoe.layers import Linear
     original = Linear.backward
 
-    def broken(self, dy):
-        result = original(self, dy)
+    def broken(self, dy, input_grad=True):
+        result = original(self, dy, input_grad)
         self._grads["b"] *= 2                                      # a wrong bias gradient
         return result
 

@@ -214,3 +214,17 @@ class TestBadInput:
         self.model.predict(X)
         np.testing.assert_array_equal(X, X_before)
         np.testing.assert_array_equal(dscores, d_before)
+
+
+@pytest.mark.parametrize("kind", ["SharedBottom", "OMoE", "MMoE"])
+def test_skipping_the_input_gradient_leaves_parameter_gradients_unchanged(kind, rng):
+    model = build(kind, ("binary", "regression"), depth=2, seed=rng)
+    X, dscores = rng.standard_normal((5, D)), rng.standard_normal((5, 2))
+    model.forward(X)
+    model.zero_grad()
+    assert model._backward(dscores) is not None
+    full = {name: grad.copy() for name, grad in model.grads.items()}
+    model.zero_grad()
+    assert model._backward(dscores, input_grad=False) is None
+    for name, grad in model.grads.items():
+        np.testing.assert_array_equal(grad, full[name], err_msg=name)
