@@ -27,13 +27,16 @@ def _gradcheck(args) -> int:
 
 def _settings(args) -> experiments.Settings:
     base = experiments.FULL if args.full else experiments.QUICK
-    return experiments.with_overrides(base, epochs=args.epochs, lr=args.lr, n_train=args.n_train,
-                                      seed=args.seed)
+    # --lr sets one learning rate for every model, replacing the per-model defaults.
+    lr_overrides = {"lr": args.lr, "model_lr": ()} if args.lr is not None else {}
+    return experiments.with_overrides(base, epochs=args.epochs, n_train=args.n_train, seed=args.seed,
+                                      **lr_overrides)
 
 
 def _describe(settings: experiments.Settings) -> str:
     return (f"{settings.n_train} training / {settings.n_test} test rows, D={settings.n_features}, "
-            f"{settings.epochs} epochs, batch {settings.batch_size}, Adam lr={settings.lr:g}, seed {settings.seed}")
+            f"{settings.epochs} epochs, batch {settings.batch_size}, Adam lr {settings.lr:g}"
+            + "".join(f" ({model}: {lr:g})" for model, lr in settings.model_lr) + f", seed {settings.seed}")
 
 
 def _finish(results, args, plot, key: str) -> None:
@@ -78,7 +81,8 @@ def _experts(args) -> int:
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, help="fresh data sets per cell (default 3; --full: more)")
     parser.add_argument("--epochs", type=int, help="training epochs per run")
-    parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--lr", type=float, help="one Adam learning rate for every model "
+                        "(default: 1e-2, and 1e-3 for Shared-Bottom)")
     parser.add_argument("--n-train", type=int, help="training rows per run")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--seed", type=int, help="base seed; every run's seeds derive from it")

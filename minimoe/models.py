@@ -76,7 +76,8 @@ class MultiTaskModel(Module):
         Parameter gradients are ADDED into ``grads``; call ``zero_grad`` between steps.
         """
         if self._n_rows is None:
-            raise RuntimeError("backward called before forward")
+            raise RuntimeError("backward needs the forward pass just before it: call forward(X) first "
+                               "(predict and gate_weights replace what forward kept)")
         dscores = np.asarray(dscores)
         if dscores.shape != (self._n_rows, self.n_tasks):
             raise ValueError(f"dscores must have shape {(self._n_rows, self.n_tasks)} "
@@ -86,6 +87,7 @@ class MultiTaskModel(Module):
     def predict_scores(self, X) -> np.ndarray:
         """(N, T) raw scores (logits for binary tasks), computed in batches to bound memory."""
         X = self.check_inputs(X)
+        self._n_rows = None                  # the caches below are not the last forward's any more
         return np.concatenate([self._forward(X[start:start + PREDICT_BATCH])
                                for start in range(0, X.shape[0], PREDICT_BATCH)])
 
@@ -178,6 +180,7 @@ class _MixtureOfExperts(MultiTaskModel):
     def gate_weights(self, X) -> np.ndarray:
         """(T, N, E): the softmax weights task k's tower mixes the experts with."""
         X = self.check_inputs(X)
+        self._n_rows = None                  # gate caches are overwritten: no backward after this
         per_batch = [np.stack([gate.forward(X[start:start + PREDICT_BATCH]) for gate in self.gates])
                      for start in range(0, X.shape[0], PREDICT_BATCH)]
         gates = np.concatenate(per_batch, axis=1)                         # (G, N, E)

@@ -180,8 +180,15 @@ class TestBadInput:
             self.model.backward(np.zeros((4, 2)))
 
     def test_backward_before_forward(self):
-        with pytest.raises(RuntimeError, match="backward called before forward"):
+        with pytest.raises(RuntimeError, match="backward needs the forward pass just before it"):
             mm.SharedBottom(D).backward(np.zeros((1, 2)))
+
+    def test_backward_after_predict_is_refused(self, rng):
+        X = rng.standard_normal((3, D))
+        self.model.forward(X)
+        self.model.predict(X)                                        # overwrites forward's caches
+        with pytest.raises(RuntimeError, match="predict and gate_weights replace"):
+            self.model.backward(np.zeros((3, 2)))
 
     @pytest.mark.parametrize("kwargs, error, match", [
         (dict(n_experts=0), ValueError, "n_experts must be >= 1, got 0"),
