@@ -18,8 +18,8 @@ class Experts(Module):
 
     x: (N, D) -> (N, E, H) with H = units[-1]. Layer l has ``W{l}``: (E, D_l, D_{l+1}) and
     ``b{l}``: (E, D_{l+1}); ``W{l}[i]`` is expert i's weight. The first layer of all experts is one
-    matrix product of x with the (D, E * H_0) view of W0; deeper layers are one batched matmul over
-    the expert axis. No Python loop runs over experts.
+    matrix product of x with W0 laid out as a (D, E * H_0) matrix (``tensordot`` makes that copy);
+    deeper layers are one batched matmul over the expert axis. No Python loop runs over experts.
     """
 
     def __init__(self, d_in: int, n_experts: int, units, seed=0, init: str = "uniform",
