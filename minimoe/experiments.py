@@ -70,13 +70,13 @@ class Settings:
         for model, _ in self.model_lr:
             if model not in MODELS:
                 raise ValueError(f"model_lr names an unknown model {model!r}; models are {MODELS}")
-
-    def learning_rate(self, model: str) -> float:
-        return dict(self.model_lr).get(model, self.lr)
         if not (self.scale > 0 and math.isfinite(self.scale)):
             raise ValueError(f"scale must be a positive number, got {self.scale}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+
+    def learning_rate(self, model: str) -> float:
+        return dict(self.model_lr).get(model, self.lr)
 
 
 QUICK = Settings(n_train=5_000, n_test=2_000, epochs=12)
@@ -96,7 +96,7 @@ class RunResult:
     model: str
     correlation: float
     run: int
-    n_experts: int
+    n_experts: int           # the MoE models' E (Shared-Bottom records the setting, unused)
     test_mse: tuple          # one per task
     test_loss: float         # sum of the two tasks' MSE, the paper's objective
     seconds: float

@@ -56,6 +56,9 @@ def test_experts_sweep_varies_the_number_of_experts():
     (lambda: ex.experts_sweep((0,), runs=1, settings=TINY, progress=False), "n_experts must be >= 1"),
     (lambda: ex.with_overrides(TINY, lr=-1.0), "lr must be a positive number"),
     (lambda: ex.with_overrides(TINY, epochs=0), "epochs must be >= 1"),
+    (lambda: ex.with_overrides(TINY, scale=-1.0), "scale must be a positive number"),
+    (lambda: ex.with_overrides(TINY, seed=-3), "seed must be an int >= 0"),
+    (lambda: ex.with_overrides(TINY, model_lr=(("MoE", 1e-3),)), "model_lr names an unknown model"),
 ])
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
