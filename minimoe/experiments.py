@@ -159,7 +159,12 @@ def _single_threaded_blas():
 
 def run_many(specs: list[RunSpec], settings: Settings, jobs: int | None = None,
              progress: bool = True, description: str = "runs") -> list[RunResult]:
-    """Run every spec, in ``jobs`` processes (default: all cores); results in the order of specs."""
+    """Run every spec, in ``jobs`` processes (default: all cores); results in the order of specs.
+
+    Workers are started with ``spawn`` (fresh interpreters, one BLAS thread each), so a script that
+    calls this with jobs > 1 must guard its entry point with ``if __name__ == "__main__":``, as any
+    multiprocessing script must; Jupyter and the ``minimoe`` command need nothing.
+    """
     jobs = check_positive_int("jobs", (os.cpu_count() or 1) if jobs is None else jobs)
     bar = ProgressBar(len(specs), description, enabled=progress)
     results: list[RunResult] = []
