@@ -54,6 +54,7 @@ def plot_trainability(results, axes, correlations) -> None:
         ax.set_title(f"correlation {correlation:g}")
         ax.set_xlabel("final test loss")
         ax.set_ylabel("runs")
+        ax.yaxis.get_major_locator().set_params(integer=True)     # whole runs, not 2.5
         ax.legend(fontsize=8)
 
 
@@ -77,6 +78,8 @@ def plot_experts(results, path=None):
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     plot_loss_versus(results, "n_experts", ax, "number of experts E")
     ax.set_xscale("log", base=2)
+    n_experts = sorted({r.n_experts for r in results})
+    ax.set_xticks(n_experts, [str(e) for e in n_experts])                # 1, 2, 4 rather than 2^0, 2^1
     correlation = sorted({r.correlation for r in results})
     ax.set_title(f"test loss versus number of experts (correlation {', '.join(f'{c:g}' for c in correlation)})")
     return _finish(fig, path)
