@@ -2,6 +2,7 @@
 principles, in NumPy, with every backward pass written by hand and checked."""
 
 from . import data, gradcheck, metrics
+from .inputs import FeatureBatch, FeatureInput
 from .layers import MLP, Embedding, Linear, ReLU, Sigmoid, Softmax
 from .losses import MultiTaskLoss
 from .models import MMoE, OMoE, SharedBottom
@@ -13,7 +14,7 @@ from .train import History, NonFiniteLossError, evaluate, fit
 
 __version__ = "0.1.0"
 
-__all__ = ["Adam", "Embedding", "Experts", "Gate", "History", "Linear", "MLP", "MMoE", "Module",
-           "ModuleList", "MultiTaskLoss", "NonFiniteLossError", "OMoE", "ReLU", "SGD", "Sequential",
-           "SharedBottom", "Sigmoid", "Softmax", "data", "evaluate", "fit", "gradcheck", "load",
+__all__ = ["Adam", "Embedding", "Experts", "FeatureBatch", "FeatureInput", "Gate", "History", "Linear",
+           "MLP", "MMoE", "Module", "ModuleList", "MultiTaskLoss", "NonFiniteLossError", "OMoE", "ReLU", "SGD",
+           "Sequential", "SharedBottom", "Sigmoid", "Softmax", "data", "evaluate", "fit", "gradcheck", "load",
            "metrics"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from .checks import check_dtype, check_matrix, check_positive_int, check_tasks, check_units, make_rng
 from .initializers import check_init
+from .inputs import FeatureInput
 from .layers import MLP, sigmoid
 from .module import Module, ModuleList
 from .moe import Experts, Gate, mix, mix_backward
@@ -29,17 +30,29 @@ class MultiTaskModel(Module):
     ``_backward`` ((N, T) -> dX, or None with ``input_grad=False``, as ``fit`` asks).
     """
 
-    def __init__(self, n_features: int, tasks, task_names, seed, dtype, init, config: dict) -> None:
+    def __init__(self, n_features, tasks, task_names, seed, dtype, init, config: dict, inputs=None) -> None:
         super().__init__()
-        self.n_features = check_positive_int("n_features", n_features)
         self.tasks, self.task_names = check_tasks(tasks, task_names)
         self.n_tasks = len(self.tasks)
         self.dtype = check_dtype(dtype)
         self.init = check_init(init)
         self.rng = make_rng(seed)
+        self.inputs = None
+        if inputs is not None:
+            if isinstance(inputs, dict):                  # as saved in a model file's config
+                inputs = FeatureInput(**inputs, seed=self.rng, dtype=self.dtype)
+            if not isinstance(inputs, FeatureInput):
+                raise TypeError(f"inputs must be a FeatureInput, got {type(inputs).__name__}")
+            if n_features is not None and n_features != inputs.d_out:
+                raise ValueError(f"n_features must be None or the input layer's width {inputs.d_out}, got {n_features}")
+            n_features = inputs.d_out
+            self.inputs = self.add_child("inputs", inputs)
+        self.n_features = check_positive_int("n_features", n_features)
         # Everything needed to rebuild the architecture; saved next to the parameters.
         self.config = dict(config, n_features=self.n_features, tasks=list(self.tasks),
                            task_names=list(self.task_names), dtype=self.dtype.name, init=self.init)
+        if self.inputs is not None:
+            self.config["inputs"] = self.inputs.config
         self._n_rows = None
 
     def _make_towers(self, d_in: int, tower_units) -> None:
@@ -47,6 +60,20 @@ class MultiTaskModel(Module):
         self.towers = self.add_child("towers", ModuleList(
             [MLP(d_in, units, self.rng, activate_last=False, init=self.init, dtype=self.dtype)
              for _ in range(self.n_tasks)]))
+
+    def _dense(self, X):
+        """X itself, or the input layer's (N, D) output when the model has one (``inputs=``)."""
+        return X if self.inputs is None else self.inputs.forward(X)
+
+    def _dense_backward(self, dX):
+        """Route d loss / d x into the input layer's embeddings (ids have no gradient: None)."""
+        if self.inputs is None:
+            return dX
+        self.inputs.backward(dX)
+        return None
+
+    def _needs_dense_grad(self, input_grad: bool) -> bool:
+        return input_grad or self.inputs is not None       # embeddings learn from d loss / d x
 
     def _towers_forward(self, inputs) -> np.ndarray:
         """inputs[k]: (N, H) for tower k -> scores (N, T)."""
@@ -60,18 +87,22 @@ class MultiTaskModel(Module):
         self.flat_grads.fill(0.0)
 
     # -- public API ------------------------------------------------------------------------------
-    def check_inputs(self, X) -> np.ndarray:
-        """X as a finite (N, n_features) array of the model's dtype, or a clear error."""
+    def check_inputs(self, X):
+        """X as a finite (N, n_features) array of the model's dtype (or, with an input layer, a
+        checked batch of ids and numeric features), or a clear error."""
+        if self.inputs is not None:
+            return self.inputs.check(X)
         return check_matrix("X", X, n_cols=self.n_features, dtype=self.dtype, cols_name="features")
 
     def forward(self, X) -> np.ndarray:
         """X: (N, D) -> scores (N, T): logits for binary tasks, values for regression tasks."""
         X = self.check_inputs(X)
-        self._n_rows = X.shape[0]
+        self._n_rows = len(X)
         return self._forward(X)
 
-    def backward(self, dscores) -> np.ndarray:
-        """dscores: (N, T), the loss gradient of the last ``forward``'s scores -> dX: (N, D).
+    def backward(self, dscores) -> np.ndarray | None:
+        """dscores: (N, T), the loss gradient of the last ``forward``'s scores -> dX: (N, D)
+        (None for a model with an input layer: ids have no gradient).
 
         Parameter gradients are ADDED into ``grads``; call ``zero_grad`` between steps.
         """
@@ -89,7 +120,7 @@ class MultiTaskModel(Module):
         X = self.check_inputs(X)
         self._n_rows = None                  # the caches below are not the last forward's any more
         return np.concatenate([self._forward(X[start:start + PREDICT_BATCH])
-                               for start in range(0, X.shape[0], PREDICT_BATCH)])
+                               for start in range(0, len(X), PREDICT_BATCH)])
 
     def predict(self, X) -> np.ndarray:
         """(N, T): probabilities for binary tasks, values for regression tasks."""
@@ -116,24 +147,25 @@ class MultiTaskModel(Module):
 class SharedBottom(MultiTaskModel):
     """y_k = h_k(f(x)): one shared MLP ``bottom`` (ReLU after every layer), one tower per task."""
 
-    def __init__(self, n_features: int, bottom_units=(113,), tower_units=(8,),
+    def __init__(self, n_features: int | None, bottom_units=(113,), tower_units=(8,),
                  tasks=("regression", "regression"), task_names=None, seed=0, dtype=np.float64,
-                 init: str = "uniform") -> None:
+                 init: str = "uniform", inputs=None) -> None:
         config = dict(bottom_units=list(check_units("bottom_units", bottom_units)),
                       tower_units=list(check_units("tower_units", tower_units, allow_empty=True)))
-        super().__init__(n_features, tasks, task_names, seed, dtype, init, config)
+        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
         self.bottom = self.add_child("bottom", MLP(self.n_features, bottom_units, self.rng,
                                                    init=self.init, dtype=self.dtype))
         self._make_towers(self.bottom.d_out, tower_units)
         self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
-        shared = self.bottom.forward(X)                                   # (N, H)
+        shared = self.bottom.forward(self._dense(X))                      # (N, H)
         return self._towers_forward([shared] * self.n_tasks)              # (N, T)
 
     def _backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         dshared = sum(self._towers_backward(dscores))                     # every tower fans in: (N, H)
-        return self.bottom.backward(dshared, input_grad)                  # (N, D)
+        dX = self.bottom.backward(dshared, self._needs_dense_grad(input_grad))  # (N, D)
+        return self._dense_backward(dX)
 
 
 class _MixtureOfExperts(MultiTaskModel):
@@ -141,12 +173,12 @@ class _MixtureOfExperts(MultiTaskModel):
     ``gate_of_task[k]``."""
 
     def __init__(self, n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                 task_names, seed, dtype, init, multi_gate: bool) -> None:
+                 task_names, seed, dtype, init, multi_gate: bool, inputs) -> None:
         config = dict(n_experts=check_positive_int("n_experts", n_experts),
                       expert_units=list(check_units("expert_units", expert_units)),
                       tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
                       gate_units=list(check_units("gate_units", gate_units, allow_empty=True)))
-        super().__init__(n_features, tasks, task_names, seed, dtype, init, config)
+        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
         self.n_experts = n_experts
         self.experts = self.add_child("experts", Experts(self.n_features, n_experts, expert_units,
                                                          self.rng, init=self.init, dtype=self.dtype))
@@ -159,8 +191,9 @@ class _MixtureOfExperts(MultiTaskModel):
         self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
-        self.expert_out = self.experts.forward(X)                          # (N, E, H)
-        self.gate_out = np.stack([gate.forward(X) for gate in self.gates])  # (G, N, E)
+        x = self._dense(X)                                                # (N, D)
+        self.expert_out = self.experts.forward(x)                          # (N, E, H)
+        self.gate_out = np.stack([gate.forward(x) for gate in self.gates])  # (G, N, E)
         mixed = mix(self.gate_out, self.expert_out)                       # (G, N, H)
         return self._towers_forward([mixed[g] for g in self.gate_of_task])  # (N, T)
 
@@ -170,19 +203,22 @@ class _MixtureOfExperts(MultiTaskModel):
         for k, g in enumerate(self.gate_of_task):
             dmixed[g] += dtower_in[k]                                     # OMoE: all tasks share gate 0
         dgates, dexperts = mix_backward(self.gate_out, self.expert_out, dmixed)
+        input_grad = self._needs_dense_grad(input_grad)
         dX = self.experts.backward(dexperts, input_grad)                  # (N, D) or None
         for gate, dgate in zip(self.gates, dgates):
             dX_gate = gate.backward(dgate, input_grad)
             if input_grad:
                 dX += dX_gate                                             # x fans out to every gate
-        return dX
+        return self._dense_backward(dX)
 
     def gate_weights(self, X) -> np.ndarray:
         """(T, N, E): the softmax weights task k's tower mixes the experts with."""
         X = self.check_inputs(X)
         self._n_rows = None                  # gate caches are overwritten: no backward after this
-        per_batch = [np.stack([gate.forward(X[start:start + PREDICT_BATCH]) for gate in self.gates])
-                     for start in range(0, X.shape[0], PREDICT_BATCH)]
+        per_batch = []
+        for start in range(0, len(X), PREDICT_BATCH):
+            x = self._dense(X[start:start + PREDICT_BATCH])               # (B, D)
+            per_batch.append(np.stack([gate.forward(x) for gate in self.gates]))
         gates = np.concatenate(per_batch, axis=1)                         # (G, N, E)
         return gates[self.gate_of_task]
 
@@ -190,22 +226,22 @@ class _MixtureOfExperts(MultiTaskModel):
 class OMoE(_MixtureOfExperts):
     """One-gate Mixture-of-Experts: y_k = h_k(sum_i g_i(x) f_i(x)), one gate shared by all tasks."""
 
-    def __init__(self, n_features: int, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
+    def __init__(self, n_features: int | None, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
-                 dtype=np.float64, init: str = "uniform") -> None:
+                 dtype=np.float64, init: str = "uniform", inputs=None) -> None:
         super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                         task_names, seed, dtype, init, multi_gate=False)
+                         task_names, seed, dtype, init, multi_gate=False, inputs=inputs)
 
 
 class MMoE(_MixtureOfExperts):
     """Multi-gate Mixture-of-Experts (Ma et al., KDD 2018): y_k = h_k(sum_i g_{k,i}(x) f_i(x)),
     one gate per task."""
 
-    def __init__(self, n_features: int, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
+    def __init__(self, n_features: int | None, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
-                 dtype=np.float64, init: str = "uniform") -> None:
+                 dtype=np.float64, init: str = "uniform", inputs=None) -> None:
         super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                         task_names, seed, dtype, init, multi_gate=True)
+                         task_names, seed, dtype, init, multi_gate=True, inputs=inputs)
 
 
 MODEL_CLASSES = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE)}

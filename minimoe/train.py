@@ -63,19 +63,19 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
     """
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     X = model.check_inputs(X)
-    Y = check_targets("Y", Y, model.tasks, n_rows=X.shape[0], dtype=model.dtype)
+    Y = check_targets("Y", Y, model.tasks, n_rows=len(X), dtype=model.dtype)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError("validation must be a pair (X_val, Y_val)")
         X_val = model.check_inputs(validation[0])
-        Y_val = check_targets("validation Y", validation[1], model.tasks, n_rows=X_val.shape[0],
+        Y_val = check_targets("validation Y", validation[1], model.tasks, n_rows=len(X_val),
                               dtype=model.dtype)
         validation = (X_val, Y_val)
     optimizer = optimizer if optimizer is not None else Adam(lr=1e-3)
     loss = loss if loss is not None else MultiTaskLoss(model.tasks, task_names=model.task_names)
     _check_loss_matches(loss, model)
     rng = make_rng(seed)
-    steps_per_epoch = -(-X.shape[0] // batch_size)
+    steps_per_epoch = -(-len(X) // batch_size)
     history = History(task_names=model.task_names)
     bar = ProgressBar(epochs * steps_per_epoch, f"{type(model).__name__}", enabled=progress)
     try:
@@ -92,7 +92,7 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
     # The model's parameters live in one flat buffer (Module.pack); SGD and Adam act element-wise,
     # so stepping the buffer is the same update as stepping every array, in far fewer NumPy calls.
     params, grads = {"parameters": model.flat_params}, {"parameters": model.flat_grads}
-    n_rows = X.shape[0]
+    n_rows = len(X)
     steps_per_epoch = -(-n_rows // batch_size)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()

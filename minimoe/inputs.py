@@ -1,0 +1,123 @@
+"""The input layer of a recommendation model: embedded categorical features next to numeric ones.
+
+A batch is a ``FeatureBatch`` (or any object with the same two arrays, ``len`` and row indexing):
+
+    batch.categorical: (N, C) integer ids, column i in [0, cardinalities[i])
+    batch.numeric:     (N, M) real numbers (already standardised)
+
+``FeatureInput`` turns it into the dense input x: (N, D) of the rest of a model,
+
+    x = [E_0[ids[:, 0]], E_1[ids[:, 1]], ..., E_{C-1}[ids[:, C-1]], numeric],
+    D = sum of the embedding sizes + M,
+
+with one ``Embedding`` per categorical column (parameters ``inputs.embeddings.<i>.W``). Ids are
+discrete, so the gradient stops here: backward adds into the embedding tables (repeated ids in a
+batch accumulate) and returns None.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .checks import check_dtype, check_positive_int, make_rng
+from .layers import Embedding
+from .module import Module, ModuleList
+
+MAX_EMBEDDING_DIM = 16
+
+
+@dataclass
+class FeatureBatch:
+    """Rows of encoded features: ``categorical`` (N, C) integer ids and ``numeric`` (N, M) reals.
+
+    Indexing selects rows (``batch[rows]``, ``batch[10:20]``), so ``fit`` shuffles and slices it
+    like an array.
+    """
+
+    categorical: np.ndarray
+    numeric: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.categorical)
+
+    def __getitem__(self, rows) -> FeatureBatch:
+        return FeatureBatch(self.categorical[rows], self.numeric[rows])
+
+
+class FeatureInput(Module):
+    """Embeddings of C categorical columns concatenated with M numeric columns: batch -> (N, D).
+
+    ``embedding_dims``: None for min(16, cardinality) per column, an int for min(that, cardinality),
+    or one size per column.
+    """
+
+    def __init__(self, cardinalities, n_numeric: int, embedding_dims=None, seed=0,
+                 dtype=np.float64) -> None:
+        super().__init__()
+        self.cardinalities = [check_positive_int(f"cardinalities[{i}]", c) for i, c in enumerate(cardinalities)]
+        if isinstance(n_numeric, bool) or not isinstance(n_numeric, numbers.Integral) or n_numeric < 0:
+            raise ValueError(f"n_numeric must be an int >= 0, got {n_numeric!r}")
+        self.n_numeric = int(n_numeric)
+        if not self.cardinalities and not self.n_numeric:
+            raise ValueError("FeatureInput needs at least one categorical or numeric column")
+        self.embedding_dims = self._resolve_dims(embedding_dims)
+        self.dtype, rng = check_dtype(dtype), make_rng(seed)
+        self.embeddings = self.add_child("embeddings", ModuleList(
+            [Embedding(c, d, rng, dtype=self.dtype) for c, d in zip(self.cardinalities, self.embedding_dims)]))
+        self.d_out = sum(self.embedding_dims) + self.n_numeric
+        # Where each block sits in x's columns: embeddings, then the numeric features.
+        self.offsets = np.cumsum([0] + self.embedding_dims).tolist()
+        self.config = {"cardinalities": self.cardinalities, "n_numeric": self.n_numeric,
+                       "embedding_dims": self.embedding_dims}
+
+    def _resolve_dims(self, embedding_dims) -> list[int]:
+        if embedding_dims is None:
+            embedding_dims = MAX_EMBEDDING_DIM
+        if isinstance(embedding_dims, numbers.Integral) and not isinstance(embedding_dims, bool):
+            size = check_positive_int("embedding_dims", embedding_dims)
+            return [min(size, c) for c in self.cardinalities]
+        dims = [check_positive_int(f"embedding_dims[{i}]", d) for i, d in enumerate(embedding_dims)]
+        if len(dims) != len(self.cardinalities):
+            raise ValueError(f"embedding_dims must give one size per categorical column "
+                             f"({len(self.cardinalities)}), got {len(dims)}")
+        return dims
+
+    def check(self, batch, name: str = "X"):
+        """The batch itself, after checking shapes, id ranges and finiteness; or a clear error."""
+        categorical, numeric = getattr(batch, "categorical", None), getattr(batch, "numeric", None)
+        if categorical is None or numeric is None:
+            raise TypeError(f"{name} must be a FeatureBatch with .categorical (N, C) ids and .numeric (N, M) "
+                            f"values, got {type(batch).__name__}")
+        categorical, numeric = np.asarray(categorical), np.asarray(numeric)
+        n = categorical.shape[0] if categorical.ndim == 2 else -1
+        if categorical.ndim != 2 or categorical.shape[1] != len(self.cardinalities):
+            raise ValueError(f"{name}.categorical must have shape (N, {len(self.cardinalities)}), "
+                             f"got {categorical.shape}")
+        if not np.issubdtype(categorical.dtype, np.integer):
+            raise TypeError(f"{name}.categorical must hold integer ids, got dtype {categorical.dtype}")
+        if numeric.shape != (n, self.n_numeric):
+            raise ValueError(f"{name}.numeric must have shape ({n}, {self.n_numeric}), got {numeric.shape}")
+        if n == 0:
+            raise ValueError(f"{name} must have at least one row")
+        for i, cardinality in enumerate(self.cardinalities):
+            column = categorical[:, i]
+            if column.min() < 0 or column.max() >= cardinality:
+                raise ValueError(f"{name}.categorical[:, {i}] must hold ids in [0, {cardinality}), "
+                                 f"got values from {column.min()} to {column.max()}")
+        if not np.isfinite(numeric).all():
+            raise ValueError(f"{name}.numeric must be finite")
+        return batch
+
+    def forward(self, batch) -> np.ndarray:
+        ids = batch.categorical                                            # (N, C)
+        blocks = [embedding.forward(ids[:, i]) for i, embedding in enumerate(self.embeddings)]
+        blocks.append(np.asarray(batch.numeric, dtype=self.dtype))         # (N, M)
+        return np.concatenate(blocks, axis=1)                              # (N, D)
+
+    def backward(self, dx: np.ndarray, input_grad: bool = True) -> None:  # dx: (N, D)
+        for i, embedding in enumerate(self.embeddings):
+            embedding.backward(dx[:, self.offsets[i]:self.offsets[i + 1]])
+        return None
