@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checks import check_positive_int, make_rng
+from ..inputs import FeatureBatch
 
 COLUMNS = (
     "age", "class_worker", "det_ind_code", "det_occ_code", "education", "wage_per_hour", "hs_college",
@@ -93,15 +94,15 @@ def _read_text(path: Path) -> str:
 def _to_float(path: Path, name: str, values: list[str], first_line: int) -> np.ndarray:
     """Strings -> (n,) float64; on a bad or non-finite value, an error naming file, line and column."""
     try:
-        numbers_ = np.array(values, dtype=np.float64)
-        bad = np.flatnonzero(~np.isfinite(numbers_))
+        result = np.array(values, dtype=np.float64)                     # (n,)
+        bad = np.flatnonzero(~np.isfinite(result))
     except ValueError:
-        bad = [next(i for i, v in enumerate(values) if not _parses_as_float(v))]
+        bad = [next((i for i, v in enumerate(values) if not _parses_as_float(v)), 0)]
     if len(bad):
         i = int(bad[0])
         raise ValueError(f"{path}, line {first_line + i}: column {name!r} must be a finite number, "
                          f"got {values[i]!r}")
-    return numbers_
+    return result
 
 
 def _parses_as_float(text: str) -> bool:
@@ -279,15 +280,14 @@ def feature_columns(group: int = 1) -> tuple[tuple[str, ...], tuple[str, ...]]:
 # ------------------------------------------------------------------------------------------- encoding
 
 @dataclass
-class EncodedFeatures:
-    """Encoded rows: ``categorical`` (N, C) int64 ids and ``numeric`` (N, M) float64 standardised values.
+class EncodedFeatures(FeatureBatch):
+    """Encoded rows: ``categorical`` (N, C) int64 ids and ``numeric`` (N, M) float64 standardised values,
+    with the column names: the batch format of ``minimoe.FeatureInput``.
 
     Indexes by rows like an array (``features[rows]``, ``len(features)``), so a training loop can batch
     it; an int index keeps the row axis (one row).
     """
 
-    categorical: np.ndarray                      # (N, C) int64
-    numeric: np.ndarray                          # (N, M) float64
     categorical_names: tuple[str, ...]
     numeric_names: tuple[str, ...]
 
@@ -301,9 +301,6 @@ class EncodedFeatures:
         if len(self.categorical) != len(self.numeric):
             raise ValueError(f"categorical and numeric must have the same rows, got {len(self.categorical)} "
                              f"and {len(self.numeric)}")
-
-    def __len__(self) -> int:
-        return len(self.categorical)
 
     def __getitem__(self, rows) -> EncodedFeatures:
         if isinstance(rows, numbers.Integral):
