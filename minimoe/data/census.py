@@ -279,6 +279,12 @@ def feature_columns(group: int = 1) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 # ------------------------------------------------------------------------------------------- encoding
 
+# Zero for most people and up to 99,999 for a few: standardised as they are, a handful of rows sit
+# hundreds of standard deviations out. log(1 + x) keeps the order and tames the tail. (Measured on
+# the test file, group 1: it moved MMoE's income AUC by less than 0.001; it is kept because no
+# single row should dominate a layer's input.)
+LOG_SCALED_COLUMNS = ("wage_per_hour", "capital_gains", "capital_losses", "stock_dividends")
+
 @dataclass
 class EncodedFeatures(FeatureBatch):
     """Encoded rows: ``categorical`` (N, C) int64 ids and ``numeric`` (N, M) float64 standardised values,
@@ -342,7 +348,8 @@ class CensusEncoder:
 
     Ids of a categorical column: 0 for a value unseen in training, 1 for missing (``"?"``), and the
     training values, sorted, from 2 up. Numeric columns: ``(x - mean) / std`` with the training mean
-    and std (a constant column gets std 1). Build one with ``CensusEncoder.fit``.
+    and std (a constant column gets std 1); the heavy-tailed money columns in ``LOG_SCALED_COLUMNS``
+    are replaced by log(1 + x) first. Build one with ``CensusEncoder.fit``.
     """
 
     categorical_names: tuple[str, ...]
@@ -407,6 +414,10 @@ def _numeric_matrix(columns: Mapping, names: Sequence[str]) -> np.ndarray:
                 from None
         if not np.isfinite(values[:, j]).all():
             raise ValueError(f"columns[{name!r}] must be finite, found {values[~np.isfinite(values[:, j]), j][0]}")
+        if name in LOG_SCALED_COLUMNS:
+            if (values[:, j] < 0).any():
+                raise ValueError(f"columns[{name!r}] must be >= 0 (it is log-scaled), found {values[:, j].min()}")
+            values[:, j] = np.log1p(values[:, j])
     return values
 
 
