@@ -113,7 +113,8 @@ def test_encoder_ids_missing_unseen_and_standardisation(fixture_columns):
     np.testing.assert_array_equal(features.categorical[:, 2], [0, 3, 2])        # "51" unseen; codes sort as str
     age_mean, age_std = 40.0, np.sqrt(200 / 3)                                  # training rows 30, 50, 40
     np.testing.assert_allclose(features.numeric[:, 0], (np.array([35, 40, 61]) - age_mean) / age_std)
-    np.testing.assert_array_equal(features.numeric[:, 1], [7.0, 0.0, 0.0])    # constant in training: std 1
+    # capital_gains is log-scaled, log(1 + x), and constant (0) in training: mean 0, std 1
+    np.testing.assert_allclose(features.numeric[:, 1], [np.log1p(7.0), 0.0, 0.0], rtol=1e-12)
     train_features = encoder.transform(train)
     np.testing.assert_allclose(train_features.numeric[:, 0].mean(), 0, atol=1e-12)
     np.testing.assert_allclose(train_features.numeric[:, 0].std(), 1)
