@@ -25,9 +25,9 @@ def test_mmoe_beats_linear_least_squares(synthetic):
            progress=False)
     results = mm.evaluate(model, X_test, Y_test)
     mmoe = np.array([results["task0"]["mse"], results["task1"]["mse"]])
-    # Measured (seed 0): linear 0.283 / 0.239, MMoE 0.064 / 0.066. Asserted with a wide margin:
-    # MMoE at most half the linear baseline's error on each task.
-    assert (mmoe < 0.5 * linear).all(), (mmoe, linear)
+    # Measured: linear least squares 0.119 / 0.120; MMoE 0.016 / 0.016 with seed 0, and 0.12 to 0.13
+    # of the linear error with seeds 1, 2, 3. Asserted with margin: at most 0.3 of it on each task.
+    assert (mmoe < 0.3 * linear).all(), (mmoe, linear)
 
 
 def test_fit_is_deterministic(synthetic):
