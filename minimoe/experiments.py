@@ -44,7 +44,7 @@ class Settings:
     The paper picks Adam's learning rate from {1e-4, 1e-3, 1e-2}. A pilot at the full size (10,000
     rows, 30 epochs, 8 runs at p = 1, 0.5, 0; 1e-4 not tried, as it cannot converge in 30 epochs)
     gave the lowest test loss with 1e-2 for OMoE and MMoE (0.058-0.092 against 0.075-0.093 with
-    1e-3) and with 1e-3 for Shared-Bottom (0.104-0.121 against 0.115-0.135), hence the defaults.
+    1e-3) and with 1e-3 for Shared-Bottom (0.108-0.118 against 0.115-0.135), hence the defaults.
     """
 
     n_features: int = 100
