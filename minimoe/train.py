@@ -30,6 +30,7 @@ class History:
     validation_loss: list = field(default_factory=list)
     validation_total: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
+    best_epoch: int | None = None     # with early stopping: the epoch whose parameters were kept
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: np.array(getattr(self, name)) for name in
@@ -52,7 +53,8 @@ def _check_loss_matches(loss: MultiTaskLoss, model) -> None:
 
 
 def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, loss=None,
-        validation=None, seed=0, progress: bool = True, shuffle: bool = True) -> History:
+        validation=None, seed=0, progress: bool = True, shuffle: bool = True,
+        early_stopping: int | None = None) -> History:
     """Train ``model`` on (X, Y) with minibatches; returns the per-epoch ``History``.
 
     X: (N, D), Y: (N, T) (0/1 labels for binary tasks). ``optimizer`` defaults to Adam(lr=1e-3),
@@ -60,6 +62,9 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
     (X_val, Y_val). Batches are shuffled by ``seed``: the same seed gives the same run, bit for bit.
     A non-finite loss or gradient stops training with ``NonFiniteLossError`` naming the epoch and
     step; the parameters are left as they were before that step.
+
+    ``early_stopping=k`` (needs ``validation``) stops after k epochs without a lower validation
+    loss and puts back the parameters of the best epoch (``history.best_epoch``).
     """
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     X = model.check_inputs(X)
@@ -71,6 +76,10 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
         Y_val = check_targets("validation Y", validation[1], model.tasks, n_rows=len(X_val),
                               dtype=model.dtype)
         validation = (X_val, Y_val)
+    if early_stopping is not None:
+        early_stopping = check_positive_int("early_stopping", early_stopping)
+        if validation is None:
+            raise ValueError("early_stopping needs validation data: pass validation=(X_val, Y_val)")
     optimizer = optimizer if optimizer is not None else Adam(lr=1e-3)
     loss = loss if loss is not None else MultiTaskLoss(model.tasks, task_names=model.task_names)
     _check_loss_matches(loss, model)
@@ -81,14 +90,14 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
     try:
         with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught below, by name
             _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
-                          validation)
+                          validation, early_stopping)
     finally:
         bar.close()
     return history
 
 
 def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
-                  validation) -> None:
+                  validation, early_stopping) -> None:
     # The model's parameters live in one flat buffer (Module.pack); SGD and Adam act element-wise,
     # so stepping the buffer is the same update as stepping every array, in far fewer NumPy calls.
     params, grads = {"parameters": model.flat_params}, {"parameters": model.flat_grads}
@@ -122,6 +131,13 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
             history.validation_total.append(val_total)
             bar.update(0, epoch=epoch, loss=history.train_total[-1], val_loss=val_total)
         history.epoch_seconds.append(time.perf_counter() - started)
+        if early_stopping is not None:
+            if history.best_epoch is None or val_total < history.validation_total[history.best_epoch - 1]:
+                history.best_epoch, best_params = epoch, model.flat_params.copy()
+            elif epoch - history.best_epoch >= early_stopping:
+                break
+    if early_stopping is not None:
+        model.flat_params[...] = best_params                  # the best epoch's parameters, in place
 
 
 def evaluate(model, X, Y) -> dict[str, dict[str, float]]:

@@ -130,3 +130,25 @@ def test_progress_bar_writes_when_enabled(synthetic, capsys):
     assert "SharedBottom [" in err and "4/4" in err and err.endswith("\n")
     mm.fit(model, X_train[:100], Y_train[:100], epochs=1, batch_size=50, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_early_stopping_keeps_the_best_epoch(synthetic):
+    X_train, X_test, Y_train, Y_test = synthetic
+    X_small, Y_small = X_train[:300], Y_train[:300]                 # few rows: it will overfit
+    model = mm.MMoE(20, n_experts=4, expert_units=(32,), tower_units=(8,), seed=0)
+    history = mm.fit(model, X_small, Y_small, epochs=200, batch_size=32, optimizer=mm.Adam(lr=1e-2),
+                     validation=(X_test, Y_test), early_stopping=3, progress=False)
+    epochs_run = len(history.validation_total)
+    best = history.best_epoch
+    assert epochs_run < 200 and epochs_run == best + 3               # stopped 3 epochs after the best
+    assert history.validation_total[best - 1] == min(history.validation_total)
+    # The kept parameters are the best epoch's: their validation loss is that epoch's.
+    loss = mm.MultiTaskLoss(model.tasks)
+    assert loss.forward(model.predict_scores(X_test), Y_test) == pytest.approx(history.validation_total[best - 1])
+
+
+def test_early_stopping_needs_validation(synthetic):
+    X_train, _, Y_train, _ = synthetic
+    model = mm.SharedBottom(20, bottom_units=(4,))
+    with pytest.raises(ValueError, match="early_stopping needs validation data"):
+        mm.fit(model, X_train, Y_train, early_stopping=2, progress=False)
