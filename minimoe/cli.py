@@ -78,6 +78,29 @@ def _experts(args) -> int:
     return 0
 
 
+def _census(args) -> int:
+    from . import census_study
+    from .data.census import load_census
+    data = load_census(group=args.group, data_home=args.data_home, seed=args.split_seed,
+                       download=not args.no_download)
+    settings = census_study.CensusSettings()
+    if args.epochs is not None:
+        settings = census_study.CensusSettings(epochs=args.epochs)
+    n_train, n_val, n_test = (len(part[0]) for part in (data.train, data.validation, data.test))
+    print(f"Census-Income group {args.group} ({' and '.join(data.task_names)}): {n_train:,} train / "
+          f"{n_val:,} validation / {n_test:,} test rows; models {args.models}, seeds {args.seeds}", flush=True)
+    results = []
+    for name in args.models:
+        for seed in args.seeds:
+            result = census_study.train_on_census(name, data, seed, settings, progress=not args.quiet)
+            results.append(result)
+            print(f"{name} seed {seed}: " + ", ".join(f"{t} AUC {a:.4f}" for t, a in result.auc.items())
+                  + f" ({result.seconds:.1f}s, best epoch {result.best_epoch})", flush=True)
+    print()
+    print(census_study.format_results(results, data.task_names))
+    return 0
+
+
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, help="fresh data sets per cell (compare: 5, --full 20; "
                         "experts: 3, --full 10)")
@@ -110,6 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--correlation", type=float, default=0.5)
     _add_study_options(sweep)
     sweep.set_defaults(handler=_experts)
+    census = commands.add_parser("census", help="the three models on UCI Census-Income (KDD), test AUC per task")
+    census.add_argument("--group", type=int, choices=(1, 2), default=1,
+                        help="1: income > 50K and never married; 2: college education and never married")
+    census.add_argument("--data-home", help="folder with census-income.data(.gz) and/or census-income.test(.gz) "
+                        "(default: $MINIMOE_DATA, else ~/.minimoe/data)")
+    census.add_argument("--models", nargs="+", default=["SharedBottom", "OMoE", "MMoE"],
+                        choices=["SharedBottom", "OMoE", "MMoE"])
+    census.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")
+    census.add_argument("--epochs", type=int, help="at most this many epochs (early stopping on validation)")
+    census.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split")
+    census.add_argument("--no-download", action="store_true", help="never try to download the data")
+    census.add_argument("--quiet", action="store_true", help="no progress bar")
+    census.set_defaults(handler=_census)
     return parser
 
 
@@ -117,7 +153,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, TypeError) as error:     # bad arguments: a message, not a traceback
+    except (ValueError, TypeError, FileNotFoundError) as error:   # bad arguments, missing data: a message
         print(f"minimoe {args.command}: error: {error}", file=sys.stderr)
         return 2
 

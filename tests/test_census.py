@@ -1,6 +1,5 @@
 import gzip
 import io
-import os
 import tarfile
 import urllib.error
 import zipfile
@@ -24,6 +23,8 @@ from minimoe.data.census import (
     make_census_data,
     read_census_file,
 )
+
+from .helpers import real_test_file
 
 # ------------------------------------------------------------------------------ a handmade fixture
 
@@ -301,13 +302,6 @@ def test_only_the_test_file_present(tmp_path, monkeypatch):
 
 
 # -------------------------------------------------------------------------------------- the real file
-
-def real_test_file() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "data" / "census-income.test.gz"]
-    if os.environ.get("MINIMOE_DATA"):
-        candidates += [Path(os.environ["MINIMOE_DATA"]) / f"census-income.test{s}" for s in (".gz", "")]
-    return next((path for path in candidates if path.is_file()), None)
-
 
 @pytest.fixture(scope="module")
 def real():

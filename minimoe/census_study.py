@@ -1,0 +1,95 @@
+"""Shared-Bottom, OMoE and MMoE on UCI Census-Income (KDD), the paper's real-data benchmark.
+
+    data = load_census(group=1, data_home=...)
+    result = train_on_census("MMoE", data, seed=0)      # test AUC per task, seconds, best epoch
+
+Every model reads the same input layer (one embedding per categorical column next to the numeric
+features) and trains with Adam and early stopping on the validation split's loss.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .checks import make_rng
+from .inputs import FeatureInput
+from .models import MMoE, OMoE, SharedBottom
+from .optim import Adam
+from .train import evaluate, fit
+
+MODELS = ("SharedBottom", "OMoE", "MMoE")
+
+
+@dataclass(frozen=True)
+class CensusSettings:
+    """Architecture and training of the census runs (chosen on the validation split; see README)."""
+
+    embedding_dim: int = 8           # min(this, cardinality) per categorical column
+    n_experts: int = 8
+    expert_units: tuple = (16,)
+    bottom_units: tuple = (128,)     # Shared-Bottom: about the parameters of 8 experts of 16 units
+    tower_units: tuple = (16,)
+    lr: float = 1e-3
+    batch_size: int = 512
+    epochs: int = 30                 # at most; early stopping usually ends sooner
+    patience: int = 3
+
+
+@dataclass
+class CensusResult:
+    model: str
+    seed: int
+    auc: dict = field(default_factory=dict)      # task name -> test AUC
+    seconds: float = 0.0
+    best_epoch: int = 0
+    n_params: int = 0
+
+
+def build_census_model(name: str, data, settings: CensusSettings, seed):
+    rng = make_rng(seed)
+    train_features = data.train[0]
+    inputs = FeatureInput(data.encoder.cardinalities, n_numeric=train_features.numeric.shape[1],
+                          embedding_dims=settings.embedding_dim, seed=rng)
+    common = dict(tower_units=settings.tower_units, tasks=("binary",) * len(data.task_names),
+                  task_names=data.task_names, inputs=inputs, seed=rng)
+    if name == "SharedBottom":
+        return SharedBottom(None, bottom_units=settings.bottom_units, **common)
+    if name in ("OMoE", "MMoE"):
+        cls = OMoE if name == "OMoE" else MMoE
+        return cls(None, n_experts=settings.n_experts, expert_units=settings.expert_units, **common)
+    raise ValueError(f"model must be one of {MODELS}, got {name!r}")
+
+
+def train_on_census(name: str, data, seed: int = 0, settings: CensusSettings = CensusSettings(),
+                    progress: bool = False) -> CensusResult:
+    """Train one model on ``data.train`` (early stopping on ``data.validation``); test AUC per task."""
+    model = build_census_model(name, data, settings, seed)
+    started = time.perf_counter()
+    history = fit(model, *data.train, epochs=settings.epochs, batch_size=settings.batch_size,
+                  optimizer=Adam(lr=settings.lr), validation=data.validation, seed=seed,
+                  progress=progress, early_stopping=settings.patience)
+    seconds = time.perf_counter() - started
+    results = evaluate(model, *data.test)
+    return CensusResult(name, seed, {task: results[task]["auc"] for task in data.task_names}, seconds,
+                        history.best_epoch, model.n_params())
+
+
+def format_results(results: list[CensusResult], task_names) -> str:
+    """Per model: mean test AUC per task with the min-max range over seeds, and training time."""
+    lines = [f"{'model':<14}" + "".join(f"{'AUC ' + t:>28}" for t in task_names) + f"{'seconds':>10}{'params':>9}"]
+    for name in MODELS:
+        runs = [r for r in results if r.model == name]
+        if not runs:
+            continue
+        cells = []
+        for task in task_names:
+            values = np.array([r.auc[task] for r in runs])
+            cells.append(f"{values.mean():.4f} ({values.min():.4f}-{values.max():.4f})".rjust(28))
+        seconds = np.mean([r.seconds for r in runs])
+        lines.append(f"{name:<14}" + "".join(cells) + f"{seconds:>10.1f}{runs[0].n_params:>9,}")
+    seeds = sorted({r.seed for r in results})
+    lines.append(f"mean (min-max) over seeds {seeds}; seconds: mean training time of one model")
+    return "\n".join(lines)
