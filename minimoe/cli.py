@@ -1,4 +1,4 @@
-"""The ``minimoe`` command: ``gradcheck``, ``compare`` and ``experts``."""
+"""The ``minimoe`` command: ``gradcheck``, ``compare``, ``experts`` and ``census``."""
 
 from __future__ import annotations
 
@@ -83,9 +83,7 @@ def _census(args) -> int:
     from .data.census import load_census
     data = load_census(group=args.group, data_home=args.data_home, seed=args.split_seed,
                        download=not args.no_download)
-    settings = census_study.CensusSettings()
-    if args.epochs is not None:
-        settings = census_study.CensusSettings(epochs=args.epochs)
+    settings = census_study.CensusSettings(**({"epochs": args.epochs} if args.epochs is not None else {}))
     n_train, n_val, n_test = (len(part[0]) for part in (data.train, data.validation, data.test))
     print(f"Census-Income group {args.group} ({' and '.join(data.task_names)}): {n_train:,} train / "
           f"{n_val:,} validation / {n_test:,} test rows; models {args.models}, seeds {args.seeds}", flush=True)
