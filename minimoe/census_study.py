@@ -33,6 +33,7 @@ class CensusSettings:
     bottom_units: tuple = (128,)     # Shared-Bottom: about the parameters of 8 experts of 16 units
     tower_units: tuple = (16,)
     lr: float = 1e-3
+    weight_decay: float = 0.0        # Adam's decoupled weight decay
     batch_size: int = 512
     epochs: int = 30                 # at most; early stopping usually ends sooner
     patience: int = 3
@@ -69,7 +70,8 @@ def train_on_census(name: str, data, seed: int = 0, settings: CensusSettings = C
     model = build_census_model(name, data, settings, seed)
     started = time.perf_counter()
     history = fit(model, *data.train, epochs=settings.epochs, batch_size=settings.batch_size,
-                  optimizer=Adam(lr=settings.lr), validation=data.validation, seed=seed,
+                  optimizer=Adam(lr=settings.lr, weight_decay=settings.weight_decay),
+                  validation=data.validation, seed=seed,
                   progress=progress, early_stopping=settings.patience)
     seconds = time.perf_counter() - started
     results = evaluate(model, *data.test)

@@ -48,14 +48,18 @@ class Adam:
         m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
         p <- p - lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps_t),  eps_t = eps sqrt(1 - b2^t)
 
-    which equals the paper's  p - lr * m_hat / (sqrt(v_hat) + eps)  exactly.
+    which equals the paper's  p - lr * m_hat / (sqrt(v_hat) + eps)  exactly. With ``weight_decay``
+    w > 0 every step also shrinks the parameters, p <- p - lr * w * p, apart from the gradient
+    (decoupled weight decay, Loshchilov and Hutter's AdamW).
     """
 
-    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         self.lr = _check_rate("lr", lr)
         self.beta1 = _check_rate("betas[0]", betas[0], 0.0, 1.0, low_open=False)
         self.beta2 = _check_rate("betas[1]", betas[1], 0.0, 1.0, low_open=False)
         self.eps = _check_rate("eps", eps)
+        self.weight_decay = _check_rate("weight_decay", weight_decay, low_open=False)
         self.t = 0
         self.m: dict[str, np.ndarray] = {}
         self.v: dict[str, np.ndarray] = {}
@@ -74,4 +78,6 @@ class Adam:
             m += (1.0 - self.beta1) * grad
             v *= self.beta2
             v += (1.0 - self.beta2) * grad * grad
+            if self.weight_decay:
+                param -= (self.lr * self.weight_decay) * param
             param -= step_size * m / (np.sqrt(v) + eps)

@@ -53,3 +53,13 @@ def test_adam_keeps_float32():
 def test_optimizers_reject_bad_settings(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_adam_weight_decay_by_hand():
+    # Decoupled: p <- p - lr * w * p - lr * m_hat / (sqrt(v_hat) + eps); step 1: m_hat / sqrt(v_hat) = sign(g)
+    params, grads = {"w": np.array([2.0, -1.0])}, {"w": np.array([0.5, 0.0])}
+    mm.Adam(lr=0.1, weight_decay=0.01).step(params, grads)
+    expected = np.array([2.0, -1.0]) * (1 - 0.1 * 0.01) - 0.1 * np.array([0.5, 0.0]) / (np.array([0.5, 0.0]) + 1e-8)
+    np.testing.assert_allclose(params["w"], expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="weight_decay"):
+        mm.Adam(weight_decay=-1.0)
