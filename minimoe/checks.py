@@ -26,6 +26,15 @@ def make_rng(seed, name: str = "seed") -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
+def check_correlation(name: str, value) -> float:
+    """A task correlation: a real number in [-1, 1]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [-1, 1], got {value!r}")
+    if not -1.0 <= value <= 1.0:
+        raise ValueError(f"{name} must lie in [-1, 1], got {value}")
+    return float(value)
+
+
 def check_dtype(dtype) -> np.dtype:
     try:
         resolved = np.dtype(dtype)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from .checks import check_positive_int
+from .checks import check_correlation, check_positive_int
 from .data import make_synthetic
 from .models import MMoE, OMoE, SharedBottom
 from .optim import Adam
@@ -185,17 +185,19 @@ def run_many(specs: list[RunSpec], settings: Settings, jobs: int | None = None,
         bar.close()
 
 
+def _check_models(models) -> None:
+    for model in models:
+        if model not in MODELS:
+            raise ValueError(f"models must be among {MODELS}, got {model!r}")
+
+
 def relatedness(correlations=(1.0, 0.9, 0.5, 0.0, -0.5), runs: int = 5, models=MODELS,
                 settings: Settings = QUICK, jobs: int | None = None, progress: bool = True) -> list[RunResult]:
     """Every model at every correlation, ``runs`` fresh data sets each."""
     runs = check_positive_int("runs", runs)
-    for correlation in correlations:
-        if not -1.0 <= correlation <= 1.0:
-            raise ValueError(f"correlations must lie in [-1, 1], got {correlation}")
-    for model in models:
-        if model not in MODELS:
-            raise ValueError(f"models must be among {MODELS}, got {model!r}")
-    specs = [RunSpec(model, float(c), run) for c in correlations for run in range(runs) for model in models]
+    correlations = [check_correlation("correlations", c) for c in correlations]
+    _check_models(models)
+    specs = [RunSpec(model, c, run) for c in correlations for run in range(runs) for model in models]
     return run_many(specs, settings, jobs, progress, "relatedness")
 
 
@@ -205,9 +207,9 @@ def experts_sweep(n_experts=(1, 2, 4, 8, 16), correlation: float = 0.5, runs: in
     """MoE models with each number of experts at one correlation."""
     runs = check_positive_int("runs", runs)
     n_experts = [check_positive_int("n_experts", e) for e in n_experts]
-    if not -1.0 <= correlation <= 1.0:
-        raise ValueError(f"correlation must lie in [-1, 1], got {correlation}")
-    specs = [RunSpec(model, float(correlation), run, e) for e in n_experts for run in range(runs) for model in models]
+    correlation = check_correlation("correlation", correlation)
+    _check_models(models)
+    specs = [RunSpec(model, correlation, run, e) for e in n_experts for run in range(runs) for model in models]
     return run_many(specs, settings, jobs, progress, "experts")
 
 

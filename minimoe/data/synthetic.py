@@ -28,15 +28,7 @@ import numbers
 
 import numpy as np
 
-from ..checks import check_dtype, check_positive_int, make_rng
-
-
-def _check_correlation(correlation) -> float:
-    if isinstance(correlation, (bool, np.bool_)) or not isinstance(correlation, numbers.Real):
-        raise TypeError(f"correlation must be a real number in [-1, 1], got {correlation!r}")
-    if not -1.0 <= correlation <= 1.0:
-        raise ValueError(f"correlation must lie in [-1, 1], got {correlation}")
-    return float(correlation)
+from ..checks import check_correlation, check_dtype, check_positive_int, make_rng
 
 
 def orthogonal_unit_vectors(n_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +51,7 @@ def make_synthetic(n_samples: int = 10_000, n_features: int = 100, correlation: 
     n_features = check_positive_int("n_features", n_features)
     if n_features < 2:
         raise ValueError(f"n_features must be >= 2 (two orthogonal directions), got {n_features}")
-    correlation = _check_correlation(correlation)
+    correlation = check_correlation("correlation", correlation)
     n_sines = check_positive_int("n_sines", n_sines)
     if not np.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be a positive number, got {scale}")
