@@ -56,3 +56,34 @@ def test_train_test_split():
         mm.data.train_test_split(X, Y, test_size=10)
     with pytest.raises(ValueError, match="same number of rows"):
         mm.data.train_test_split(X, Y[:5], test_size=2)
+
+
+def test_mixed_tasks_shapes_rates_and_tails():
+    X, Y, truth = mm.data.make_mixed_tasks(50_000, n_features=20, correlation=0.5, seed=0, return_truth=True)
+    assert X.shape == (50_000, 20) and Y.shape == (50_000, 2)
+    assert set(np.unique(Y[:, 0])) == {0.0, 1.0}
+    assert abs(Y[:, 0].mean() - 0.2) < 0.01                       # click_rate
+    assert abs(truth["click_probability"].mean() - 0.2) < 1e-6    # the offset is solved exactly
+    assert (Y[:, 1] > 0).all()
+    assert abs(np.median(Y[:, 1]) / 60 - 1) < 0.1                 # duration_median
+    assert Y[:, 1].mean() > 1.5 * np.median(Y[:, 1])              # heavy right tail (log-normal)
+    assert Y[:, 1].var() > 1000 * Y[:, 0].var()                   # the scale gap the benchmark is about
+    np.testing.assert_allclose(truth["expected_duration"].mean(), Y[:, 1].mean(), rtol=0.05)
+
+
+@pytest.mark.parametrize("correlation, low, high", [(1.0, 0.9, 1.0), (0.5, 0.3, 0.6), (0.0, -0.05, 0.05)])
+def test_mixed_tasks_relatedness_follows_the_knob(correlation, low, high):
+    _, _, truth = mm.data.make_mixed_tasks(20_000, correlation=correlation, seed=1, return_truth=True)
+    r = np.corrcoef(truth["click_probability"], np.log(truth["expected_duration"]))[0, 1]
+    assert low <= r <= high, r
+
+
+def test_mixed_tasks_are_seeded_and_checked():
+    a = mm.data.make_mixed_tasks(100, seed=3)
+    b = mm.data.make_mixed_tasks(100, seed=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    for kwargs, name in [({"click_rate": 1.0}, "click_rate"), ({"duration_median": 0}, "duration_median"),
+                         ({"correlation": 2.0}, "correlation"), ({"duration_noise": -1}, "duration_noise")]:
+        with pytest.raises(ValueError, match=name):
+            mm.data.make_mixed_tasks(10, **kwargs)

@@ -58,15 +58,25 @@ def make_synthetic(n_samples: int = 10_000, n_features: int = 100, correlation: 
     if not np.isfinite(noise_std) or noise_std < 0:
         raise ValueError(f"noise_std must be >= 0, got {noise_std}")
     dtype, rng = check_dtype(dtype), make_rng(seed)
-    alpha, beta = make_rng(shape_seed, "shape_seed").standard_normal((2, n_sines))          # (m,), (m,)
+    X, signal = related_signals(n_samples, n_features, correlation, rng, scale, n_sines, shape_seed)
+    Y = signal + noise_std * rng.standard_normal((n_samples, 2))
+    return X.astype(dtype), Y.astype(dtype)
 
+
+def related_signals(n_samples: int, n_features: int, correlation: float, rng: np.random.Generator,
+                    scale: float = 1.0, n_sines: int = 10, shape_seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """The generator's noise-free part: X: (N, D) ~ N(0, I) and (N, 2) signals
+    w_k . x + sum_i sin(alpha_i w_k . x + beta_i), with cos(w1, w2) = ``correlation``.
+
+    Arguments are taken as checked; ``make_synthetic`` and ``make_mixed_tasks`` check them.
+    """
+    alpha, beta = make_rng(shape_seed, "shape_seed").standard_normal((2, n_sines))          # (m,), (m,)
     u1, u2 = orthogonal_unit_vectors(n_features, rng)
     w = scale * np.stack([u1, correlation * u1 + np.sqrt(1.0 - correlation ** 2) * u2])   # (2, D)
     X = rng.standard_normal((n_samples, n_features))                                      # (N, D)
     projection = X @ w.T                                                                  # (N, 2): w_k . x
     waves = np.sin(projection[:, :, None] * alpha + beta).sum(axis=2)                     # (N, 2)
-    Y = projection + waves + noise_std * rng.standard_normal((n_samples, 2))
-    return X.astype(dtype), Y.astype(dtype)
+    return X, projection + waves
 
 
 def train_test_split(X, Y, test_size, seed=0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
