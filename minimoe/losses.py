@@ -52,7 +52,11 @@ class MultiTaskLoss:
         self.scores, self.targets = scores, targets
         losses = np.where(self.binary, bce_with_logits(scores, targets), squared_error(scores, targets))
         self.task_losses = losses.mean(axis=0)                            # (T,)
-        return float(self.task_losses @ self.weights)
+        return self.combine(self.task_losses)
+
+    def combine(self, task_losses: np.ndarray) -> float:
+        """The total from T unweighted per-task losses: sum_k w_k L_k."""
+        return float(np.asarray(task_losses) @ self.weights)
 
     def backward(self) -> np.ndarray:
         if self.task_losses is None:
