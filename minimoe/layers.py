@@ -1,4 +1,4 @@
-"""Building blocks: Linear, ReLU, Sigmoid, Softmax, Embedding and MLP.
+"""Building blocks: Linear, ReLU, Sigmoid, Softmax, Embedding, MLP and Dropout.
 
 Each block follows the module contract (``module.py``): ``forward`` keeps what ``backward`` needs,
 ``backward(dout)`` returns the gradient with respect to the input and adds parameter gradients.
@@ -146,3 +146,38 @@ class MLP(Module):
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return self.layers.backward(dout, input_grad)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, each element is kept with probability 1 - rate and scaled by
+    1 / (1 - rate), so its expected value is unchanged; outside training it is the identity.
+
+    x: any shape -> the same shape. ``shared_axes`` lists axes along which one draw is shared: on
+    gate weights of shape (G, N, E), ``shared_axes=(0,)`` drops expert i for row n in every gate at
+    once (the expert is absent for that row), instead of separately per gate.
+    Setting ``freeze_mask = True`` reuses the last mask in later forwards (for gradient checks).
+    """
+
+    def __init__(self, rate: float, seed=0, shared_axes=()) -> None:
+        super().__init__()
+        rate = float(rate)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must lie in [0, 1), got {rate}")
+        self.rate, self.rng, self.shared_axes = rate, make_rng(seed), tuple(shared_axes)
+        self.freeze_mask = False
+        self.mask = None
+
+    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return x
+        mask_shape = tuple(1 if axis in self.shared_axes else size for axis, size in enumerate(x.shape))
+        if not (self.freeze_mask and self.mask is not None and self.mask.shape == mask_shape):
+            keep = self.rng.random(mask_shape) >= self.rate
+            self.mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
+        return x * self.mask
+
+    def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        if not input_grad:
+            return None
+        return dy if self.mask is None else dy * self.mask

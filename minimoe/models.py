@@ -16,9 +16,9 @@ import numpy as np
 from .checks import check_dtype, check_matrix, check_positive_int, check_tasks, check_units, make_rng
 from .initializers import check_init
 from .inputs import FeatureInput
-from .layers import MLP, sigmoid
+from .layers import MLP, Dropout, sigmoid
 from .module import Module, ModuleList
-from .moe import Experts, Gate, mix, mix_backward
+from .moe import Experts, Gate, balance_loss, balance_loss_backward, mix, mix_backward
 
 PREDICT_BATCH = 8192   # rows per forward pass in predict / gate_weights, to bound memory
 
@@ -28,7 +28,13 @@ class MultiTaskModel(Module):
 
     Subclasses build ``self.towers`` and implement ``_forward`` (checked X -> (N, T) scores) and
     ``_backward`` ((N, T) -> dX, or None with ``input_grad=False``, as ``fit`` asks).
+
+    ``_forward(X, training=True)`` is the training pass: it applies dropout, and sets
+    ``auxiliary_loss``, a regulariser (the load-balancing loss) that ``fit`` adds to the task losses
+    and whose gradient ``_backward`` adds to the parameters'. Outside training it is 0.
     """
+
+    auxiliary_loss = 0.0
 
     def __init__(self, n_features, tasks, task_names, seed, dtype, init, config: dict, inputs=None) -> None:
         super().__init__()
@@ -94,11 +100,13 @@ class MultiTaskModel(Module):
             return self.inputs.check(X)
         return check_matrix("X", X, n_cols=self.n_features, dtype=self.dtype, cols_name="features")
 
-    def forward(self, X) -> np.ndarray:
-        """X: (N, D) -> scores (N, T): logits for binary tasks, values for regression tasks."""
+    def forward(self, X, training: bool = False) -> np.ndarray:
+        """X: (N, D) -> scores (N, T): logits for binary tasks, values for regression tasks.
+
+        ``training=True`` runs the training pass (dropout, ``auxiliary_loss``), as ``fit`` does."""
         X = self.check_inputs(X)
         self._n_rows = len(X)
-        return self._forward(X)
+        return self._forward(X, training)
 
     def backward(self, dscores) -> np.ndarray | None:
         """dscores: (N, T), the loss gradient of the last ``forward``'s scores -> dX: (N, D)
@@ -158,7 +166,7 @@ class SharedBottom(MultiTaskModel):
         self._make_towers(self.bottom.d_out, tower_units)
         self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
 
-    def _forward(self, X: np.ndarray) -> np.ndarray:
+    def _forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         shared = self.bottom.forward(self._dense(X))                      # (N, H)
         return self._towers_forward([shared] * self.n_tasks)              # (N, T)
 
@@ -170,15 +178,30 @@ class SharedBottom(MultiTaskModel):
 
 class _MixtureOfExperts(MultiTaskModel):
     """Experts, ``n_gates`` softmax gates, and towers; task k reads the mixture of gate
-    ``gate_of_task[k]``."""
+    ``gate_of_task[k]``.
+
+    Two optional remedies for experts that go unused (both act only in training passes):
+    ``balance_weight`` w adds w * ``balance_loss`` (the squared coefficient of variation of each
+    gate's expert importance) to the loss; ``expert_dropout`` r drops each expert for each row with
+    probability r (in every gate at once) and scales the kept gate weights by 1 / (1 - r).
+    """
 
     def __init__(self, n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                 task_names, seed, dtype, init, multi_gate: bool, inputs) -> None:
+                 task_names, seed, dtype, init, multi_gate: bool, inputs, balance_weight=0.0,
+                 expert_dropout=0.0) -> None:
+        balance_weight = float(balance_weight)
+        if not np.isfinite(balance_weight) or balance_weight < 0:
+            raise ValueError(f"balance_weight must be a finite number >= 0, got {balance_weight}")
+        expert_dropout = float(expert_dropout)
+        if not 0.0 <= expert_dropout < 1.0:
+            raise ValueError(f"expert_dropout must lie in [0, 1), got {expert_dropout}")
         config = dict(n_experts=check_positive_int("n_experts", n_experts),
                       expert_units=list(check_units("expert_units", expert_units)),
                       tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
-                      gate_units=list(check_units("gate_units", gate_units, allow_empty=True)))
+                      gate_units=list(check_units("gate_units", gate_units, allow_empty=True)),
+                      balance_weight=balance_weight, expert_dropout=expert_dropout)
         super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
+        self.balance_weight = balance_weight
         self.n_experts = n_experts
         self.experts = self.add_child("experts", Experts(self.n_features, n_experts, expert_units,
                                                          self.rng, init=self.init, dtype=self.dtype))
@@ -189,12 +212,18 @@ class _MixtureOfExperts(MultiTaskModel):
              for _ in range(n_gates)]))
         self._make_towers(self.experts.units[-1], tower_units)
         self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
+        # Dropout draws from the model's generator after every weight was drawn, so a model's
+        # initial weights do not depend on whether it uses dropout.
+        self.expert_dropout = Dropout(expert_dropout, seed=self.rng, shared_axes=(0,))
 
-    def _forward(self, X: np.ndarray) -> np.ndarray:
+    def _forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._dense(X)                                                # (N, D)
         self.expert_out = self.experts.forward(x)                          # (N, E, H)
         self.gate_out = np.stack([gate.forward(x) for gate in self.gates])  # (G, N, E)
-        mixed = mix(self.gate_out, self.expert_out)                       # (G, N, H)
+        self._balancing = training and self.balance_weight > 0
+        self.auxiliary_loss = self.balance_weight * balance_loss(self.gate_out) if self._balancing else 0.0
+        self.mixing = self.expert_dropout.forward(self.gate_out, training)   # (G, N, E)
+        mixed = mix(self.mixing, self.expert_out)                         # (G, N, H)
         return self._towers_forward([mixed[g] for g in self.gate_of_task])  # (N, T)
 
     def _backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -202,7 +231,10 @@ class _MixtureOfExperts(MultiTaskModel):
         dmixed = np.zeros((len(self.gates),) + dtower_in[0].shape, dtype=self.dtype)  # (G, N, H)
         for k, g in enumerate(self.gate_of_task):
             dmixed[g] += dtower_in[k]                                     # OMoE: all tasks share gate 0
-        dgates, dexperts = mix_backward(self.gate_out, self.expert_out, dmixed)
+        dgates, dexperts = mix_backward(self.mixing, self.expert_out, dmixed)
+        dgates = self.expert_dropout.backward(dgates)                     # (G, N, E)
+        if self._balancing:
+            dgates = dgates + self.balance_weight * balance_loss_backward(self.gate_out)
         input_grad = self._needs_dense_grad(input_grad)
         dX = self.experts.backward(dexperts, input_grad)                  # (N, D) or None
         for gate, dgate in zip(self.gates, dgates):
@@ -228,9 +260,11 @@ class OMoE(_MixtureOfExperts):
 
     def __init__(self, n_features: int | None, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
-                 dtype=np.float64, init: str = "uniform", inputs=None) -> None:
+                 dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
+                 expert_dropout: float = 0.0) -> None:
         super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                         task_names, seed, dtype, init, multi_gate=False, inputs=inputs)
+                         task_names, seed, dtype, init, multi_gate=False, inputs=inputs,
+                         balance_weight=balance_weight, expert_dropout=expert_dropout)
 
 
 class MMoE(_MixtureOfExperts):
@@ -239,9 +273,11 @@ class MMoE(_MixtureOfExperts):
 
     def __init__(self, n_features: int | None, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
-                 dtype=np.float64, init: str = "uniform", inputs=None) -> None:
+                 dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
+                 expert_dropout: float = 0.0) -> None:
         super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                         task_names, seed, dtype, init, multi_gate=True, inputs=inputs)
+                         task_names, seed, dtype, init, multi_gate=True, inputs=inputs,
+                         balance_weight=balance_weight, expert_dropout=expert_dropout)
 
 
 MODEL_CLASSES = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE)}

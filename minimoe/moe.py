@@ -1,4 +1,5 @@
-"""Mixture-of-Experts pieces: all experts as one batched module, a softmax gate, and the mixture.
+"""Mixture-of-Experts pieces: all experts as one batched module, a softmax gate, the mixture, and
+the load-balancing loss on the gates.
 
 Notation: N rows, D input features, E experts, H units of an expert's last layer, G gates.
 """
@@ -132,3 +133,34 @@ def mix_backward(gates: np.ndarray, experts: np.ndarray, dmixed: np.ndarray) -> 
     else:
         dexperts = np.matmul(gates.transpose(1, 2, 0), dmixed.transpose(1, 0, 2))  # (N, E, G) @ (N, G, H)
     return dgates, dexperts
+
+
+def balance_loss(gates: np.ndarray) -> float:
+    """Load balance of the gates: sum over gates of the squared coefficient of variation of expert
+    importance (Shazeer et al., 2017, "Outrageously Large Neural Networks"),
+
+        importance[g, i] = sum_n gates[g, n, i],    CV^2_g = var_i(importance[g]) / mean_i(importance[g])^2
+
+    with the population variance over the E experts. It is 0 when every expert gets the same total
+    weight and E - 1 when one expert gets all of it; it does not depend on the batch size.
+    gates: (G, N, E) -> a float.
+    """
+    importance = gates.sum(axis=1)                                        # (G, E)
+    mean = importance.mean(axis=1)                                        # (G,)
+    return float((importance.var(axis=1) / mean ** 2).sum())
+
+
+def balance_loss_backward(gates: np.ndarray) -> np.ndarray:
+    """d balance_loss / d gates: (G, N, E), the same for every row n of a gate.
+
+    With m = mean_i importance_i and v = var_i importance_i (both over E experts),
+        d CV^2 / d importance_i = 2 (importance_i - m) / (E m^2) - 2 v / (E m^3).
+    (For softmax gates the importances sum to N, so the second term is the same for every expert
+    and the softmax Jacobian removes it; it is kept so the function is right for any input.)
+    """
+    n_experts = gates.shape[2]
+    importance = gates.sum(axis=1)                                        # (G, E)
+    mean = importance.mean(axis=1, keepdims=True)                          # (G, 1)
+    variance = importance.var(axis=1, keepdims=True)                       # (G, 1)
+    dimportance = 2.0 * (importance - mean) / (n_experts * mean ** 2) - 2.0 * variance / (n_experts * mean ** 3)
+    return np.broadcast_to(dimportance[:, None, :], gates.shape).astype(gates.dtype)   # (G, N, E)

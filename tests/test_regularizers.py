@@ -1,0 +1,142 @@
+"""The two remedies for unused experts: the load-balancing loss and expert dropout, as blocks and
+inside a model's training pass (gradient-checked with the auxiliary loss included)."""
+
+import numpy as np
+import pytest
+
+import minimoe as mm
+from minimoe.gradcheck import THRESHOLD_BLOCK, THRESHOLD_MODEL, numerical_gradient, relative_error
+from minimoe.layers import Dropout, softmax
+from minimoe.moe import balance_loss, balance_loss_backward
+
+from .helpers import assert_gradients_live
+
+
+def test_balance_loss_values():
+    uniform = np.full((1, 6, 4), 0.25)
+    one_expert = np.zeros((1, 6, 4))
+    one_expert[0, :, 2] = 1.0
+    assert balance_loss(uniform) == pytest.approx(0.0, abs=1e-15)
+    assert balance_loss(one_expert) == pytest.approx(4 - 1)           # E - 1 when one expert takes all
+    # Independent of the batch size: the same gates repeated twice give the same loss.
+    gates = softmax(np.random.default_rng(0).standard_normal((2, 5, 3)))
+    assert balance_loss(np.concatenate([gates, gates], axis=1)) == pytest.approx(balance_loss(gates))
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 4), (3, 5, 2), (2, 1, 6)])
+def test_balance_loss_gradient(shape, rng):
+    gates = rng.random(shape) + 0.1                     # any positive input, not only softmax rows
+    analytic = balance_loss_backward(gates)
+    numeric = numerical_gradient(lambda: np.asarray(balance_loss(gates)), gates, np.ones(()))
+    assert relative_error(analytic, numeric) < THRESHOLD_BLOCK
+    assert np.abs(analytic).max() > 0
+
+
+def test_dropout_keeps_the_expected_value_and_is_the_identity_outside_training(rng):
+    layer = Dropout(0.25, seed=0)
+    x = np.ones((400, 50))
+    out = layer.forward(x)
+    assert set(np.unique(out)) <= {0.0, 1 / 0.75}
+    assert abs(out.mean() - 1.0) < 0.02                # 20,000 draws: the mean is 1 within ~3 sd
+    assert abs((out == 0).mean() - 0.25) < 0.02
+    assert layer.forward(x, training=False) is x
+    np.testing.assert_array_equal(layer.backward(x), x)   # no mask after an evaluation pass
+
+
+def test_dropout_shares_its_mask_along_shared_axes(rng):
+    layer = Dropout(0.5, seed=1, shared_axes=(0,))
+    out = layer.forward(np.ones((3, 20, 4)))
+    assert layer.mask.shape == (1, 20, 4)
+    assert (out == out[0]).all()                         # every gate drops the same experts
+
+
+def test_dropout_gradient_with_a_frozen_mask(rng):
+    layer = Dropout(0.3, seed=2, shared_axes=(0,))
+    x = rng.standard_normal((2, 6, 5))
+    dout = rng.standard_normal(x.shape)
+    layer.forward(x)
+    layer.freeze_mask = True
+    dx = layer.backward(dout)
+    numeric = numerical_gradient(lambda: layer.forward(x), x, dout)
+    assert relative_error(dx, numeric) < THRESHOLD_BLOCK
+
+
+def test_dropout_rejects_bad_rates():
+    for rate in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="rate"):
+            Dropout(rate)
+
+
+def _training_pass_errors(model, X, dout):
+    """Relative errors of backward after a training forward, for the scalar
+    sum(scores * dout) + auxiliary_loss, against central differences."""
+    model.zero_grad()
+    model.forward(X, training=True)
+    model.backward(dout)
+    analytic = {name: grad.copy() for name, grad in model.grads.items()}
+
+    def objective():
+        return np.asarray(np.sum(model.forward(X, training=True) * dout) + model.auxiliary_loss)
+
+    return {name: relative_error(analytic[name], numerical_gradient(objective, param, np.ones(())))
+            for name, param in model.params.items()}
+
+
+@pytest.mark.parametrize("kind", ["OMoE", "MMoE"])
+@pytest.mark.parametrize("balance_weight, expert_dropout", [(0.7, 0.0), (0.0, 0.4), (0.5, 0.3)])
+def test_training_pass_gradients(kind, balance_weight, expert_dropout, rng):
+    model = getattr(mm, kind)(5, n_experts=4, expert_units=(6,), tower_units=(3,),
+                              tasks=("binary", "regression"), seed=3, balance_weight=balance_weight,
+                              expert_dropout=expert_dropout)
+    X = rng.standard_normal((9, 5))
+    dout = rng.standard_normal((9, 2))
+    model.forward(X, training=True)
+    model.expert_dropout.freeze_mask = True              # the same experts dropped in every nudge
+    if expert_dropout:
+        assert (model.expert_dropout.mask == 0).any()     # the check covers dropped experts
+    if balance_weight:
+        assert model.auxiliary_loss > 0
+    errors = _training_pass_errors(model, X, dout)
+    assert max(errors.values()) < THRESHOLD_MODEL, errors
+    model.forward(X, training=True)
+    model.backward(dout)
+    assert_gradients_live(model)
+
+
+def test_the_balance_gradient_reaches_the_gates(rng):
+    plain = mm.MMoE(5, 4, (6,), (3,), seed=0)
+    balanced = mm.MMoE(5, 4, (6,), (3,), seed=0, balance_weight=2.0)
+    X, dout = rng.standard_normal((8, 5)), rng.standard_normal((8, 2))
+    grads = []
+    for model in (plain, balanced):
+        model.zero_grad()
+        model.forward(X, training=True)
+        model.backward(dout)
+        grads.append(model.grads)
+    assert not np.allclose(grads[0]["gates.0.W"], grads[1]["gates.0.W"])
+    np.testing.assert_array_equal(grads[0]["towers.0.layers.0.W"], grads[1]["towers.0.layers.0.W"])
+
+
+def test_remedies_act_only_in_training(rng):
+    plain = mm.MMoE(5, 4, (6,), (3,), seed=0)
+    treated = mm.MMoE(5, 4, (6,), (3,), seed=0, balance_weight=1.0, expert_dropout=0.5)
+    np.testing.assert_array_equal(plain.flat_params, treated.flat_params)   # same initial weights
+    X = rng.standard_normal((8, 5))
+    np.testing.assert_array_equal(plain.forward(X), treated.forward(X))
+    assert treated.auxiliary_loss == 0.0
+    assert not np.allclose(treated.forward(X, training=True), plain.forward(X))
+
+
+def test_remedies_are_saved_with_the_model(tmp_path):
+    model = mm.MMoE(5, 4, (6,), (3,), seed=0, balance_weight=0.25, expert_dropout=0.1)
+    model.save(tmp_path / "m.npz")
+    loaded = mm.load(tmp_path / "m.npz")
+    assert loaded.balance_weight == 0.25 and loaded.expert_dropout.rate == 0.1
+
+
+@pytest.mark.parametrize("kwargs, name", [({"balance_weight": -1.0}, "balance_weight"),
+                                          ({"balance_weight": float("inf")}, "balance_weight"),
+                                          ({"expert_dropout": 1.0}, "expert_dropout")])
+def test_remedies_reject_bad_values(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        mm.MMoE(5, 4, (6,), (3,), **kwargs)
