@@ -10,6 +10,7 @@ import numpy as np
 from .checks import check_positive_int, check_targets, make_rng
 from .losses import MultiTaskLoss
 from .metrics import auc, log_loss_from_logits, mse
+from .module import Module
 from .optim import Adam
 from .progress import ProgressBar
 
@@ -30,11 +31,13 @@ class History:
     validation_loss: list = field(default_factory=list)
     validation_total: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
+    train_auxiliary: list = field(default_factory=list)   # mean auxiliary (load-balancing) loss; 0 without
     best_epoch: int | None = None     # with early stopping: the epoch whose parameters were kept
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: np.array(getattr(self, name)) for name in
-                ("train_loss", "train_total", "validation_loss", "validation_total", "epoch_seconds")}
+                ("train_loss", "train_total", "validation_loss", "validation_total", "epoch_seconds",
+                 "train_auxiliary")}
 
     def __repr__(self) -> str:
         columns = [f"train:{name}" for name in self.task_names]
@@ -65,6 +68,11 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
 
     ``early_stopping=k`` (needs ``validation``) stops after k epochs without a lower validation
     loss and puts back the parameters of the best epoch (``history.best_epoch``).
+
+    A ``loss`` with trainable parameters of its own (``UncertaintyWeightedLoss``: one log-variance
+    per task) is trained by the same optimizer, alongside the model. A model's ``auxiliary_loss``
+    (the load-balancing loss of ``balance_weight``) is added to the minimised total; its per-epoch
+    mean is ``history.train_auxiliary``.
     """
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     X = model.check_inputs(X)
@@ -101,29 +109,36 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
     # The model's parameters live in one flat buffer (Module.pack); SGD and Adam act element-wise,
     # so stepping the buffer is the same update as stepping every array, in far fewer NumPy calls.
     params, grads = {"parameters": model.flat_params}, {"parameters": model.flat_grads}
+    loss_params = loss.params if isinstance(loss, Module) else {}         # e.g. learned log-variances
+    for name, value in loss_params.items():
+        params[f"loss.{name}"], grads[f"loss.{name}"] = value, loss.grads[name]
     n_rows = len(X)
     steps_per_epoch = -(-n_rows // batch_size)
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
-        loss_sums = np.zeros(model.n_tasks)
+        loss_sums, auxiliary_sum = np.zeros(model.n_tasks), 0.0
         for step in range(1, steps_per_epoch + 1):
             rows = order[(step - 1) * batch_size: step * batch_size]
-            scores = model._forward(X[rows])                              # (B, T)
-            total = loss.forward(scores, Y[rows], check=False)
+            scores = model._forward(X[rows], training=True)               # (B, T)
+            total = loss.forward(scores, Y[rows], check=False) + model.auxiliary_loss
             if not np.isfinite(total):
                 raise NonFiniteLossError(f"loss became {total} at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
             model.zero_grad()
+            if loss_params:
+                loss.zero_grad()
             model._backward(loss.backward(), input_grad=False)          # d loss / d X is not needed
-            if not np.isfinite(model.flat_grads).all():
+            if not all(np.isfinite(grad).all() for grad in grads.values()):
                 raise NonFiniteLossError(f"a gradient became non-finite at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
             optimizer.step(params, grads)
             loss_sums += loss.task_losses * rows.size
+            auxiliary_sum += model.auxiliary_loss * rows.size
             bar.update(1, epoch=epoch, loss=total)
         history.train_loss.append(loss_sums / n_rows)
-        history.train_total.append(float(history.train_loss[-1] @ loss.weights))
+        history.train_total.append(loss.combine(history.train_loss[-1]))
+        history.train_auxiliary.append(auxiliary_sum / n_rows)
         if validation is not None:
             X_val, Y_val = validation
             val_total = loss.forward(model.predict_scores(X_val), Y_val, check=False)
