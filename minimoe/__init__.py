@@ -1,7 +1,7 @@
 """minimoe: multi-task learning for recommendation (Shared-Bottom, OMoE, MMoE) from first
 principles, in NumPy, with every backward pass written by hand and checked."""
 
-from . import analysis, data, gradcheck, metrics
+from . import analysis, data, fusion, gradcheck, metrics
 from .inputs import FeatureBatch, FeatureInput
 from .layers import MLP, Dropout, Embedding, Linear, ReLU, Sigmoid, Softmax
 from .losses import MultiTaskLoss
@@ -19,4 +19,4 @@ __version__ = "0.1.0"
 __all__ = ["Adam", "Dropout", "Embedding", "Experts", "FeatureBatch", "FeatureInput", "Gate", "History",
            "Linear", "MLP", "MMoE", "Module", "ModuleList", "MultiTaskLoss", "NonFiniteLossError", "OMoE", "ReLU",
            "SGD", "Sequential", "SharedBottom", "Sigmoid", "Softmax", "TargetTransform", "UncertaintyWeightedLoss",
-           "analysis", "data", "evaluate", "fit", "gradcheck", "load", "metrics", "task_gradient_norms"]
+           "analysis", "data", "evaluate", "fit", "fusion", "gradcheck", "load", "metrics", "task_gradient_norms"]
