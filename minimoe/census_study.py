@@ -28,6 +28,7 @@ class CensusSettings:
     """Architecture and training of the census runs (chosen on the validation split; see README)."""
 
     embedding_dim: int = 8           # min(this, cardinality) per categorical column
+    embedding_std: float = 0.01      # initial scale of the embeddings (see FeatureInput)
     n_experts: int = 8
     expert_units: tuple = (16,)
     bottom_units: tuple = (128,)     # Shared-Bottom: about the parameters of 8 experts of 16 units
@@ -53,7 +54,7 @@ def build_census_model(name: str, data, settings: CensusSettings, seed):
     rng = make_rng(seed)
     train_features = data.train[0]
     inputs = FeatureInput(data.encoder.cardinalities, n_numeric=train_features.numeric.shape[1],
-                          embedding_dims=settings.embedding_dim, seed=rng)
+                          embedding_dims=settings.embedding_dim, embedding_std=settings.embedding_std, seed=rng)
     common = dict(tower_units=settings.tower_units, tasks=("binary",) * len(data.task_names),
                   task_names=data.task_names, inputs=inputs, seed=rng)
     if name == "SharedBottom":

@@ -94,16 +94,20 @@ class Embedding(Module):
     """Integer ids -> dense vectors: y[n] = W[ids[n]].
 
     ids: (N,) ints in [0, num_embeddings) -> y: (N, dim). W: (num_embeddings, dim), drawn from
-    N(0, 1). An id that appears several times in a batch receives the sum of its rows' gradients.
+    N(0, init_std^2) (default 1, as PyTorch's Embedding). An id that appears several times in a
+    batch receives the sum of its rows' gradients.
     The input is discrete, so ``backward`` returns None.
     """
 
-    def __init__(self, num_embeddings: int, dim: int, seed=0, dtype=np.float64) -> None:
+    def __init__(self, num_embeddings: int, dim: int, seed=0, dtype=np.float64, init_std: float = 1.0) -> None:
         super().__init__()
         self.num_embeddings = check_positive_int("num_embeddings", num_embeddings)
         dim = check_positive_int("dim", dim)
         rng, dtype = make_rng(seed), check_dtype(dtype)
-        self.add_param("W", rng.standard_normal((self.num_embeddings, dim)).astype(dtype))
+        init_std = float(init_std)
+        if not np.isfinite(init_std) or init_std <= 0:
+            raise ValueError(f"init_std must be a finite number > 0, got {init_std}")
+        self.add_param("W", (init_std * rng.standard_normal((self.num_embeddings, dim))).astype(dtype))
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids)

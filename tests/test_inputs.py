@@ -96,6 +96,17 @@ def test_bad_batches_are_refused(batch, error, match):
         model.forward(batch)
 
 
+def test_embeddings_start_small_and_the_scale_is_saved(tmp_path):
+    layer = mm.FeatureInput(CARDINALITIES, n_numeric=2, seed=0)
+    assert layer.config["embedding_std"] == 0.01
+    tables = np.concatenate([table.ravel() for table in layer.params.values()])
+    assert 0.005 < tables.std() < 0.02
+    model = mm.MMoE(None, n_experts=2, expert_units=(3,), tower_units=(2,), seed=0,
+                    inputs=mm.FeatureInput(CARDINALITIES, n_numeric=2, embedding_std=0.5))
+    model.save(tmp_path / "m.npz")
+    assert mm.load(tmp_path / "m.npz").inputs.config["embedding_std"] == 0.5
+
+
 def test_bad_input_layer_arguments():
     with pytest.raises(ValueError, match="n_features must be None or the input layer's width 13"):
         mm.SharedBottom(12, inputs=mm.FeatureInput(CARDINALITIES, n_numeric=2, embedding_dims=4))

@@ -76,6 +76,16 @@ def test_embedding_gradients_with_repeated_ids(rng):
     np.testing.assert_array_equal(layer.grads["W"][[2, 4]], 0)
 
 
+def test_embedding_initial_scale():
+    default = mm.Embedding(2000, 4, seed=0)
+    small = mm.Embedding(2000, 4, seed=0, init_std=0.01)
+    assert abs(default.params["W"].std() - 1.0) < 0.03
+    np.testing.assert_allclose(small.params["W"], 0.01 * default.params["W"])     # the same draws, scaled
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="init_std"):
+            mm.Embedding(3, 2, init_std=bad)
+
+
 def test_embedding_rejects_bad_ids():
     layer = mm.Embedding(4, 2)
     with pytest.raises(ValueError, match=r"ids must lie in \[0, 4\), got 4"):
