@@ -142,10 +142,16 @@ def match_experts(reference, other, X, by: str = "outputs") -> np.ndarray:
         raise ValueError(f"models must have the same experts and tasks, got (E, T) = "
                          f"{(reference.n_experts, reference.n_tasks)} and {(other.n_experts, other.n_tasks)}")
     if by == "outputs":
-        cost = 1.0 - linear_cka(expert_outputs(reference, X), expert_outputs(other, X))   # (E, E)
+        return _match(by, cka=linear_cka(expert_outputs(reference, X), expert_outputs(other, X)))
+    return _match(by, usage_ref=expert_usage(reference, X), usage_other=expert_usage(other, X))
+
+
+def _match(by: str, cka=None, usage_ref=None, usage_other=None) -> np.ndarray:
+    """The optimal matching from an (E, E) output CKA, or from two (T, E) usages."""
+    if by == "outputs":
+        cost = 1.0 - cka                                                          # (E, E)
     else:
-        usage_ref, usage_other = expert_usage(reference, X), expert_usage(other, X)       # (T, E)
-        cost = np.abs(usage_ref[:, :, None] - usage_other[:, None, :]).sum(axis=0)         # (E, E)
+        cost = np.abs(usage_ref[:, :, None] - usage_other[:, None, :]).sum(axis=0)  # (E, E): L1 of profiles
     return linear_assignment(cost)
 
 
@@ -219,8 +225,11 @@ def expert_stability(models, X, by: str = "outputs", n_chance: int = 200, seed=0
     n_experts = reference.n_experts
     matches, aligned, similarity = [np.arange(n_experts)], [usages[0]], []
     for model, usage in zip(models[1:], usages[1:]):
-        match = match_experts(reference, model, X, by=by)
+        if (model.n_experts, model.n_tasks) != (n_experts, reference.n_tasks):
+            raise ValueError(f"models must have the same experts and tasks, got (E, T) = "
+                             f"{(n_experts, reference.n_tasks)} and {(model.n_experts, model.n_tasks)}")
         cka = linear_cka(reference_outputs, expert_outputs(model, X))     # (E, E)
+        match = _match(by, cka=cka, usage_ref=usages[0], usage_other=usage)
         matches.append(match)
         aligned.append(usage[:, match])
         similarity.append(float(cka[np.arange(n_experts), match].mean()))
