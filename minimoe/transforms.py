@@ -78,7 +78,8 @@ class TargetTransform:
 
     def residual_variance(self, values, Y) -> np.ndarray:
         """(T,) mean squared residual on the transformed scale, forward(Y) - values: the v of
-        ``inverse`` (estimate it on rows the model was not trained on)."""
+        ``inverse`` (estimate it on rows the model was not trained on). Only the log1p columns'
+        entries mean anything; ``inverse`` ignores the others."""
         values, targets = self._check("values", values), self.forward(Y)
         if values.shape != targets.shape:
             raise ValueError(f"values and Y must have the same shape, got {values.shape} and {targets.shape}")

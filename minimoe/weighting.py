@@ -32,20 +32,27 @@ class UncertaintyWeightedLoss(Module):
         regression: exp(s_k) = L_k (the learned variance is the task's mean squared error)
         binary:     exp(s_k) = 2 L_k
 
+    ``initial_log_variance``: one start for every s_k, or one per task. Adam moves s_k by about
+    its learning rate per step, so when a task's loss is in the thousands (a duration in seconds)
+    s_k = 0 is far from its optimum log L_k; start it there (a warm start), or train on log1p.
+
     Same interface as ``MultiTaskLoss`` (``forward``, ``backward``, ``task_losses``, ``weights``,
     ``combine``); ``backward`` also ADDS d L / d s into ``grads["log_variance"]``, and ``fit``
     trains ``log_variance`` with the model's optimizer.
     """
 
-    def __init__(self, tasks=("regression", "regression"), task_names=None,
-                 initial_log_variance: float = 0.0) -> None:
+    def __init__(self, tasks=("regression", "regression"), task_names=None, initial_log_variance=0.0) -> None:
         super().__init__()
         self.per_task = MultiTaskLoss(tasks, weights=None, task_names=task_names)   # unweighted L_k
         self.tasks, self.task_names = self.per_task.tasks, self.per_task.task_names
-        initial_log_variance = float(initial_log_variance)
-        if not np.isfinite(initial_log_variance):
-            raise ValueError(f"initial_log_variance must be finite, got {initial_log_variance}")
-        self.add_param("log_variance", np.full(len(self.tasks), initial_log_variance))
+        n_tasks = len(self.tasks)
+        start = np.asarray(initial_log_variance, dtype=np.float64)
+        if start.ndim == 0:
+            start = np.full(n_tasks, float(start))
+        if start.shape != (n_tasks,) or not np.isfinite(start).all():
+            raise ValueError(f"initial_log_variance must be a finite number or {n_tasks} of them (one per task), "
+                             f"got {initial_log_variance!r}")
+        self.add_param("log_variance", start.copy())
         self.scale = np.where(self.per_task.binary, 1.0, 0.5)               # c_k: (T,)
         self.task_losses = None
 

@@ -14,6 +14,12 @@ def _scores_and_targets(rng, n=11):
     return scores, targets
 
 
+def test_one_start_per_task():
+    loss = UncertaintyWeightedLoss(("binary", "regression"), initial_log_variance=[0.5, 9.0])
+    np.testing.assert_array_equal(loss.params["log_variance"], [0.5, 9.0])
+    np.testing.assert_allclose(loss.weights, [np.exp(-0.5), 0.5 * np.exp(-9.0)])
+
+
 def test_uncertainty_loss_formula(rng):
     loss = UncertaintyWeightedLoss(("binary", "regression", "regression"))
     loss.params["log_variance"][:] = [0.4, -1.0, 2.0]
@@ -111,6 +117,8 @@ def test_task_gradient_norms_reject_a_mismatched_loss():
 def test_uncertainty_loss_rejects_bad_arguments():
     with pytest.raises(ValueError, match="initial_log_variance"):
         UncertaintyWeightedLoss(initial_log_variance=float("nan"))
+    with pytest.raises(ValueError, match="one per task"):
+        UncertaintyWeightedLoss(initial_log_variance=[0.0, 1.0, 2.0])
     with pytest.raises(ValueError, match="task"):
         UncertaintyWeightedLoss(("binary", "ranking"))
     with pytest.raises(RuntimeError, match="forward"):
