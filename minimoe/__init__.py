@@ -12,11 +12,11 @@ from .optim import SGD, Adam
 from .serialization import load
 from .train import History, NonFiniteLossError, evaluate, fit
 from .transforms import TargetTransform
-from .weighting import UncertaintyWeightedLoss, task_gradient_norms
+from .weighting import GradNormLoss, UncertaintyWeightedLoss, task_gradient_norms
 
 __version__ = "0.1.0"
 
-__all__ = ["Adam", "Dropout", "Embedding", "Experts", "FeatureBatch", "FeatureInput", "Gate", "History",
+__all__ = ["Adam", "Dropout", "Embedding", "Experts", "FeatureBatch", "FeatureInput", "Gate", "GradNormLoss", "History",
            "Linear", "MLP", "MMoE", "Module", "ModuleList", "MultiTaskLoss", "NonFiniteLossError", "OMoE", "ReLU",
            "SGD", "Sequential", "SharedBottom", "Sigmoid", "Softmax", "TargetTransform", "UncertaintyWeightedLoss",
            "analysis", "data", "evaluate", "fit", "fusion", "gradcheck", "load", "metrics", "task_gradient_norms"]

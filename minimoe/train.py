@@ -128,7 +128,10 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
             model.zero_grad()
             if loss_params:
                 loss.zero_grad()
-            model._backward(loss.backward(), input_grad=False)          # d loss / d X is not needed
+            if hasattr(loss, "backward_model"):
+                loss.backward_model(model)            # GradNorm: one backward per task, then new weights
+            else:
+                model._backward(loss.backward(), input_grad=False)      # d loss / d X is not needed
             if not all(np.isfinite(grad).all() for grad in grads.values()):
                 raise NonFiniteLossError(f"a gradient became non-finite at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")

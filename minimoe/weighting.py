@@ -1,11 +1,11 @@
-"""Weighting the tasks of a multi-task loss: learned uncertainty weights, and the per-task gradient
-norms that show why weighting is needed.
+"""Weighting the tasks of a multi-task loss: learned uncertainty weights, GradNorm, and the
+per-task gradient norms that show why weighting is needed.
 
 A click's cross-entropy is below 1; the squared error of a duration in seconds can be in the
 thousands. With equal weights the shared layers then follow the regression task's gradient and the
 binary task learns little. ``task_gradient_norms`` measures that imbalance; static ``weights`` of
-``MultiTaskLoss``, a ``TargetTransform`` (train on log1p of the duration) and the learned weights of
-``UncertaintyWeightedLoss`` are three remedies.
+``MultiTaskLoss``, a ``TargetTransform`` (train on log1p of the duration), the learned weights of
+``UncertaintyWeightedLoss`` and the gradient-balancing weights of ``GradNormLoss`` are four remedies.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from .losses import MultiTaskLoss
 from .module import Module
+from .optim import Adam
 
 
 class UncertaintyWeightedLoss(Module):
@@ -127,3 +128,86 @@ def task_gradient_norms(model, X, Y, loss=None) -> np.ndarray:
         norms[k] = np.sqrt(sum(float((grads[name] ** 2).sum()) for name in shared))
     model.zero_grad()
     return norms
+
+
+def last_shared_weight(model) -> str:
+    """The name of the weight matrix of the last layer every task reads: the experts' last layer
+    (``experts.W{L-1}``) or the shared bottom's last ``Linear``."""
+    prefix = "experts." if hasattr(model, "experts") else "bottom."
+    names = [name for name in model.params if name.startswith(prefix) and name.rsplit(".", 1)[-1].startswith("W")]
+    if not names:
+        raise TypeError(f"model must be a SharedBottom, OMoE or MMoE, got {type(model).__name__}")
+    return names[-1]
+
+
+class GradNormLoss(MultiTaskLoss):
+    """A ``MultiTaskLoss`` whose task weights GradNorm adapts during ``fit`` (Chen, Badrinarayanan,
+    Lee and Rabinovich, ICML 2018, "GradNorm: Gradient Normalization for Adaptive Loss Balancing in
+    Deep Multitask Networks").
+
+    At every training step, with W the last shared layer's weights (``last_shared_weight``):
+
+        G_k = || d (w_k L_k) / d W ||                   task k's gradient norm on W
+        r_k = (L_k / L_k(0)) / mean_j (L_j / L_j(0))    its relative inverse training rate
+        target_k = mean_j G_j * r_k^alpha               held constant when differentiating
+        L_grad = sum_k |G_k - target_k|,   d L_grad / d w_k = sign(G_k - target_k) G_k / w_k
+
+    so every task's gradient on the shared layer is pulled towards the same size, larger for a task
+    that trains more slowly when ``alpha`` > 0. After each step the weights are renormalised to sum
+    to T. L_k(0) are the losses of the first step.
+
+    One departure from the paper: Adam steps the log-weights u_k = log w_k, whose gradient is
+    d L_grad / d u_k = w_k d L_grad / d w_k = sign(G_k - target_k) G_k. Adam moves a parameter by
+    about its learning rate per step; on w itself that cannot reach a weight of 1e-4 (what a duration
+    in seconds next to a click needs) without overshooting below 0, while on log w it is a steady
+    relative change. The price of GradNorm: ``backward_model`` runs the model's backward once per task.
+    """
+
+    def __init__(self, tasks=("regression", "regression"), alpha: float = 1.5, lr: float = 0.05,
+                 task_names=None) -> None:
+        super().__init__(tasks, weights=None, task_names=task_names)
+        alpha = float(alpha)
+        if not np.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
+        self.alpha = alpha
+        self.optimizer = Adam(lr=lr)
+        self.log_weights = np.log(self.weights)                           # (T,) u_k, stepped by Adam
+        self.initial_losses = None                 # (T,) L_k(0)
+        self.grad_norms = None                     # (T,) G_k of the last step
+
+    def target_norms(self, grad_norms: np.ndarray, task_losses: np.ndarray) -> np.ndarray:
+        """(T,) mean_j G_j * r_k^alpha, from this step's gradient norms and unweighted task losses
+        (the first call records L_k(0))."""
+        if self.initial_losses is None:
+            self.initial_losses = np.array(task_losses, dtype=float)
+        ratios = np.asarray(task_losses, float) / self.initial_losses     # L_k / L_k(0)
+        rates = ratios / ratios.mean()                                     # r_k
+        return np.mean(grad_norms) * rates ** self.alpha
+
+    def objective(self, grad_norms: np.ndarray, task_losses: np.ndarray) -> tuple[float, np.ndarray]:
+        """L_grad and d L_grad / d weights: (T,), for the per-task gradient norms G_k (weighted by
+        the current weights) and the unweighted task losses of one step."""
+        grad_norms = np.asarray(grad_norms, float)
+        gap = grad_norms - self.target_norms(grad_norms, task_losses)           # targets held constant
+        return float(np.abs(gap).sum()), np.sign(gap) * grad_norms / self.weights
+
+    def backward_model(self, model) -> None:
+        """Add d L / d parameters into ``model.grads`` (one backward pass per task, after the
+        ``forward`` of this step), then adapt the weights for the next step."""
+        if self.task_losses is None:
+            raise RuntimeError("backward_model called before forward")
+        dscores = self.backward()                                          # (N, T), with the weights
+        shared = model.grads[last_shared_weight(model)]
+        before = shared.copy()
+        grad_norms = np.zeros(len(self.tasks))
+        for k in range(len(self.tasks)):
+            only_task_k = np.zeros_like(dscores)
+            only_task_k[:, k] = dscores[:, k]
+            model._backward(only_task_k, input_grad=False)                  # ADDS task k's gradients
+            grad_norms[k] = np.linalg.norm(shared - before)
+            before[...] = shared
+        self.grad_norms = grad_norms
+        _, dweights = self.objective(grad_norms, self.task_losses)
+        self.optimizer.step({"log_weights": self.log_weights}, {"log_weights": dweights * self.weights})
+        self.log_weights += np.log(len(self.tasks)) - np.log(np.exp(self.log_weights).sum())   # sum w = T
+        self.weights[...] = np.exp(self.log_weights)
