@@ -184,7 +184,9 @@ class StabilityReport:
         run 0's busiest;
     matched_similarity: (R - 1,), the mean output CKA of matched experts (do the experts reappear?);
     chance_usage_agreement, chance_assignment_agreement: the same agreements under random
-        alignments (the mean over ``n_chance`` random permutations), the level that says nothing.
+        alignments (the mean over ``n_chance`` random permutations), the level that says nothing;
+    usage_excess, assignment_excess: (agreement - chance) / (1 - chance), the part of the way from
+        chance to perfect agreement (0 = no better than a random alignment).
     """
 
     by: str
@@ -197,12 +199,26 @@ class StabilityReport:
     chance_usage_agreement: float
     chance_assignment_agreement: float
 
+    @staticmethod
+    def _excess(agreement: np.ndarray, chance: float) -> float:
+        """(mean agreement - chance) / (1 - chance): 0 at chance, 1 for perfect agreement; NaN when
+        chance is 1 (flat usage, where any alignment agrees and agreement says nothing)."""
+        return float((agreement.mean() - chance) / (1.0 - chance)) if chance < 1.0 else float("nan")
+
+    @property
+    def usage_excess(self) -> float:
+        return self._excess(self.usage_agreement, self.chance_usage_agreement)
+
+    @property
+    def assignment_excess(self) -> float:
+        return self._excess(self.assignment_agreement, self.chance_assignment_agreement)
+
     def summary(self) -> str:
         rows = [f"expert stability over {len(self.matches)} runs, experts matched by {self.by}",
                 f"  usage agreement       {self.usage_agreement.mean():.3f} "
-                f"(chance {self.chance_usage_agreement:.3f})",
+                f"(chance {self.chance_usage_agreement:.3f}, excess over chance {self.usage_excess:.2f})",
                 f"  assignment agreement  {self.assignment_agreement.mean():.3f} "
-                f"(chance {self.chance_assignment_agreement:.3f})",
+                f"(chance {self.chance_assignment_agreement:.3f}, excess over chance {self.assignment_excess:.2f})",
                 f"  top-expert agreement  {self.top_expert_agreement.mean():.3f}",
                 f"  matched output CKA    {self.matched_similarity.mean():.3f}"]
         return "\n".join(rows)

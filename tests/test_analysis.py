@@ -80,6 +80,7 @@ def test_a_model_matches_a_permuted_copy_of_itself(rng):
     assert report.assignment_agreement[0] == 1.0 and report.top_expert_agreement[0] == 1.0
     assert report.matched_similarity[0] == pytest.approx(1.0)
     assert report.chance_usage_agreement < 1.0
+    assert report.usage_excess == pytest.approx(1.0) and report.assignment_excess == pytest.approx(1.0)
 
 
 def test_stability_across_seeds_is_above_chance(synthetic):
@@ -92,6 +93,7 @@ def test_stability_across_seeds_is_above_chance(synthetic):
     # Retrained experts reappear (matched CKA 0.72 measured, against ~0.3-0.5 for unmatched pairs).
     assert report.matched_similarity.mean() > 0.5
     assert report.assignment_agreement.mean() > report.chance_assignment_agreement
+    assert 0 < report.assignment_excess < 1
     assert "assignment agreement" in report.summary()
 
 
