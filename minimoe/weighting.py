@@ -161,17 +161,27 @@ class GradNormLoss(MultiTaskLoss):
     about its learning rate per step; on w itself that cannot reach a weight of 1e-4 (what a duration
     in seconds next to a click needs) without overshooting below 0, while on log w it is a steady
     relative change. The price of GradNorm: ``backward_model`` runs the model's backward once per task.
+
+    ``weights``: the starting weights (default 1 each), rescaled to sum to T; a warm start such as
+    1 / Var(y) for a regression task in large units saves the first epochs of adaptation. Two
+    cautions, measured in lesson 07 on a click next to a duration: on raw seconds the click
+    recovers but the duration's ranking suffers, because the model's Adam still carries the huge
+    second moments of the first, unbalanced steps; and with ``alpha`` > 0 on a target whose first
+    loss is mostly an offset (log1p of a duration, untrained output 0) the duration looks like
+    the fast learner and its weight collapses towards 0. ``alpha=0`` avoids the second.
     """
 
     def __init__(self, tasks=("regression", "regression"), alpha: float = 1.5, lr: float = 0.05,
-                 task_names=None) -> None:
-        super().__init__(tasks, weights=None, task_names=task_names)
+                 weights=None, task_names=None) -> None:
+        super().__init__(tasks, weights=weights, task_names=task_names)
+        if not (self.weights > 0).all():
+            raise ValueError(f"weights must all be > 0 for GradNorm (it steps their logarithms), got {weights!r}")
+        self.weights *= len(self.tasks) / self.weights.sum()               # sum_k w_k = T
         alpha = float(alpha)
         if not np.isfinite(alpha) or alpha < 0:
             raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
         self.alpha = alpha
         self.optimizer = Adam(lr=lr)
-        self.log_weights = np.log(self.weights)                           # (T,) u_k, stepped by Adam
         self.initial_losses = None                 # (T,) L_k(0)
         self.grad_norms = None                     # (T,) G_k of the last step
 
@@ -208,6 +218,7 @@ class GradNormLoss(MultiTaskLoss):
             before[...] = shared
         self.grad_norms = grad_norms
         _, dweights = self.objective(grad_norms, self.task_losses)
-        self.optimizer.step({"log_weights": self.log_weights}, {"log_weights": dweights * self.weights})
-        self.log_weights += np.log(len(self.tasks)) - np.log(np.exp(self.log_weights).sum())   # sum w = T
-        self.weights[...] = np.exp(self.log_weights)
+        log_weights = np.log(self.weights)                                 # u_k, from the current weights
+        self.optimizer.step({"log_weights": log_weights}, {"log_weights": dweights * self.weights})
+        self.weights[...] = np.exp(log_weights)
+        self.weights *= len(self.tasks) / self.weights.sum()               # sum_k w_k = T

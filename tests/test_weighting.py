@@ -170,7 +170,12 @@ def test_gradnorm_backward_is_the_joint_gradient_and_measures_each_task():
     np.testing.assert_allclose(per_task_passes, model.flat_grads, rtol=1e-10, atol=1e-14)
     assert loss.grad_norms.shape == (2,) and (loss.grad_norms > 0).all()
     assert loss.weights.sum() == pytest.approx(2.0) and (loss.weights > 0).all()
-    assert not np.allclose(loss.weights, weights_before)                   # one adaptation step
+    # One adaptation step, from the weights set by hand: the task whose norm exceeds its target
+    # loses weight (Adam's first step moves each log-weight by lr = 0.05).
+    over = loss.grad_norms > loss.target_norms(loss.grad_norms, loss.task_losses)
+    assert over.any() and not over.all()
+    step = np.log(loss.weights) - np.log(weights_before)
+    np.testing.assert_allclose(step[over] - step[~over], -0.1, atol=1e-9)
 
 
 def test_gradnorm_balances_a_click_and_seconds():
@@ -191,7 +196,14 @@ def test_gradnorm_balances_a_click_and_seconds():
     assert aucs["gradnorm"] > aucs["unweighted"] + 0.03, aucs
 
 
+def test_gradnorm_starting_weights_are_normalised():
+    loss = mm.GradNormLoss(("binary", "regression"), weights=[1.0, 1e-4])
+    np.testing.assert_allclose(loss.weights, [2 / 1.0001, 2e-4 / 1.0001])
+
+
 def test_gradnorm_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="weights must all be > 0"):
+        mm.GradNormLoss(weights=[1.0, 0.0])
     with pytest.raises(ValueError, match="alpha"):
         mm.GradNormLoss(alpha=-1.0)
     with pytest.raises(ValueError, match="lr"):
