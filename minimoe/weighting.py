@@ -101,14 +101,23 @@ def shared_parameter_names(model) -> list[str]:
     return [name for name in model.params if not name.startswith(tuple(per_task))]
 
 
+def one_task_at_a_time(dscores: np.ndarray):
+    """For each task k, (k, dscores with every other task's column set to 0): the upstream gradient
+    of task k's term alone. Backward passes are linear, so these T passes add up to the joint one."""
+    for k in range(dscores.shape[1]):
+        only_task_k = np.zeros_like(dscores)
+        only_task_k[:, k] = dscores[:, k]
+        yield k, only_task_k
+
+
 def task_gradient_norms(model, X, Y, loss=None) -> np.ndarray:
     """(T,) the norm of each task's share of the loss gradient on the shared parameters.
 
     For task k this is || d (w_k L_k) / d theta_shared || with the weights of ``loss`` (default:
     the unweighted ``MultiTaskLoss`` of the model's tasks), on the rows (X, Y) given: one forward
-    pass, then one backward pass per task with the other tasks' score gradients set to 0. When the
-    norms differ by orders of magnitude, the largest task steers the shared layers alone.
-    The model's gradients are zeroed afterwards.
+    (evaluation) pass, then one backward pass per task with the other tasks' score gradients set
+    to 0. When the norms differ by orders of magnitude, the largest task steers the shared layers
+    alone. The model's gradients are zeroed afterwards.
     """
     loss = loss if loss is not None else MultiTaskLoss(model.tasks, task_names=model.task_names)
     if tuple(loss.tasks) != tuple(model.tasks):
@@ -119,9 +128,7 @@ def task_gradient_norms(model, X, Y, loss=None) -> np.ndarray:
     dscores = loss.backward()                                             # (N, T)
     shared = shared_parameter_names(model)
     norms = np.zeros(model.n_tasks)
-    for k in range(model.n_tasks):
-        only_task_k = np.zeros_like(dscores)
-        only_task_k[:, k] = dscores[:, k]
+    for k, only_task_k in one_task_at_a_time(dscores):
         model.zero_grad()
         model.backward(only_task_k)
         grads = model.grads
@@ -210,9 +217,7 @@ class GradNormLoss(MultiTaskLoss):
         shared = model.grads[last_shared_weight(model)]
         before = shared.copy()
         grad_norms = np.zeros(len(self.tasks))
-        for k in range(len(self.tasks)):
-            only_task_k = np.zeros_like(dscores)
-            only_task_k[:, k] = dscores[:, k]
+        for k, only_task_k in one_task_at_a_time(dscores):
             model._backward(only_task_k, input_grad=False)                  # ADDS task k's gradients
             grad_norms[k] = np.linalg.norm(shared - before)
             before[...] = shared
