@@ -92,6 +92,40 @@ def check_module(module, x, dout: np.ndarray | None = None, seed: int = 0,
     return errors
 
 
+def check_training_pass(model, X, dout: np.ndarray | None = None, seed: int = 0,
+                        floor: float = 1e-8) -> dict[str, float]:
+    """``check_module`` for a model's training pass (``forward(X, training=True)``).
+
+    A training pass draws a dropout mask and adds ``auxiliary_loss`` (the load-balancing loss) to
+    what ``fit`` minimises, so the scalar checked is  sum(scores * dout) + auxiliary_loss, and
+    the expert-dropout mask is drawn once and frozen while X and the parameters are nudged.
+    Returns {name: relative error}, the input X included under ``"input"``.
+    """
+    dropout = getattr(model, "expert_dropout", None)
+    X_work = np.array(X, dtype=np.float64)
+    scores = model.forward(X_work, training=True)                   # draws the mask used throughout
+    if dout is None:
+        dout = np.random.default_rng(seed).standard_normal(scores.shape)
+    if dropout is not None:
+        dropout.freeze_mask = True
+    try:
+        model.zero_grad()
+        model.forward(X_work, training=True)
+        dX = model.backward(dout.copy())
+        analytic = {name: grad.copy() for name, grad in model.grads.items()}
+
+        def objective():
+            return np.asarray(np.sum(model.forward(X_work, training=True) * dout) + model.auxiliary_loss)
+
+        errors = {name: relative_error(analytic[name], numerical_gradient(objective, param, np.ones(())), floor)
+                  for name, param in model.params.items()}
+        errors["input"] = relative_error(dX, numerical_gradient(objective, X_work, np.ones(())), floor)
+    finally:
+        if dropout is not None:
+            dropout.freeze_mask = False
+    return errors
+
+
 def check_loss(loss, scores: np.ndarray, targets: np.ndarray) -> float:
     """Relative error of ``loss.backward()`` (d total / d scores) against central differences."""
     scores = np.array(scores, dtype=np.float64)

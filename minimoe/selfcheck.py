@@ -7,11 +7,20 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .gradcheck import THRESHOLD_BLOCK, THRESHOLD_MODEL, check_loss, check_module
-from .layers import MLP, Embedding, Linear, ReLU, Sigmoid, Softmax
+from .gradcheck import (
+    THRESHOLD_BLOCK,
+    THRESHOLD_MODEL,
+    check_loss,
+    check_module,
+    check_training_pass,
+    numerical_gradient,
+    relative_error,
+)
+from .layers import MLP, Dropout, Embedding, Linear, ReLU, Sigmoid, Softmax
 from .losses import MultiTaskLoss
 from .models import MMoE, OMoE, SharedBottom
-from .moe import Experts, Gate
+from .moe import Experts, Gate, balance_loss, balance_loss_backward
+from .weighting import GradNormLoss, UncertaintyWeightedLoss
 
 
 def _away_from_zero(x: np.ndarray) -> np.ndarray:
@@ -29,6 +38,10 @@ def cases(seed: int = 0) -> Iterator[tuple[str, object, object, float]]:
     yield "Softmax", Softmax(), x, THRESHOLD_BLOCK
     yield "Embedding(5, 3), repeated ids", Embedding(5, 3, rng), np.array([0, 3, 3, 1, 3, 0]), THRESHOLD_BLOCK
     yield "MLP(5, (4, 3))", MLP(5, (4, 3), rng), x, THRESHOLD_BLOCK
+    dropout = Dropout(0.3, rng)
+    dropout.forward(x)
+    dropout.freeze_mask = True                  # one mask for every nudge
+    yield "Dropout(0.3), frozen mask", dropout, x, THRESHOLD_BLOCK
     yield "Experts(5, E=4, (4, 3))", Experts(5, 4, (4, 3), rng), x, THRESHOLD_BLOCK
     yield "Gate(5, E=4, gate_units=(3,))", Gate(5, 4, (3,), rng), x, THRESHOLD_BLOCK
     tasks = ("binary", "regression")
@@ -38,19 +51,53 @@ def cases(seed: int = 0) -> Iterator[tuple[str, object, object, float]]:
         x, THRESHOLD_MODEL
 
 
+def _scalar_gradient_error(f, x: np.ndarray, analytic: np.ndarray) -> float:
+    """Relative error of ``analytic`` against d f / d x, f() a float that reads x."""
+    return relative_error(analytic, numerical_gradient(lambda: np.asarray(f()), x, np.ones(())))
+
+
+def loss_rows(rng) -> list[tuple[str, str, float, float]]:
+    """The losses and regularisers: gradients with respect to scores and to their own parameters."""
+    rows = []
+    targets = np.stack([rng.integers(0, 2, 8), rng.standard_normal(8)], axis=1)
+    loss = MultiTaskLoss(("binary", "regression"), weights=[0.5, 2.0])
+    for scale in (1.0, 50.0):
+        error = check_loss(loss, scale * rng.standard_normal((8, 2)), targets)
+        rows.append((f"MultiTaskLoss, logits x{scale:g}", "scores", error, THRESHOLD_BLOCK))
+    uncertainty = UncertaintyWeightedLoss(("binary", "regression"), initial_log_variance=[0.3, -0.7])
+    scores = rng.standard_normal((8, 2))
+    rows.append(("UncertaintyWeightedLoss", "scores", check_loss(uncertainty, scores, targets), THRESHOLD_BLOCK))
+    uncertainty.forward(scores, targets)
+    uncertainty.zero_grad()
+    uncertainty.backward()
+    error = _scalar_gradient_error(lambda: uncertainty.forward(scores, targets), uncertainty.params["log_variance"],
+                                   uncertainty.grads["log_variance"].copy())
+    rows.append(("UncertaintyWeightedLoss", "log_variance", error, THRESHOLD_BLOCK))
+    gates = rng.random((2, 7, 4)) + 0.1                                  # (G, N, E)
+    error = _scalar_gradient_error(lambda: balance_loss(gates), gates, balance_loss_backward(gates))
+    rows.append(("balance_loss (CV^2 of expert importance)", "gates", error, THRESHOLD_BLOCK))
+    gradnorm = GradNormLoss(("binary", "regression", "regression"), weights=[0.4, 1.1, 1.5])
+    norms, task_losses = np.array([0.3, 2.0, 0.7]), np.array([0.6, 3.0, 1.2])   # n_k, L_k
+    gradnorm.initial_losses = np.array([0.7, 5.0, 1.1])
+    targets_fixed = gradnorm.target_norms(gradnorm.weights * norms, task_losses)
+    weights = gradnorm.weights
+    _, analytic = gradnorm.objective(weights * norms, task_losses)
+    error = _scalar_gradient_error(lambda: np.abs(weights * norms - targets_fixed).sum(), weights, analytic)
+    rows.append(("GradNormLoss objective", "weights", error, THRESHOLD_BLOCK))
+    return rows
+
+
 def run(seed: int = 0) -> list[tuple[str, str, float, float]]:
-    """Rows (what, parameter, relative error, threshold), the loss included."""
+    """Rows (what, parameter, relative error, threshold), the losses and training passes included."""
     rows = []
     for label, module, x, threshold in cases(seed):
         for name, error in check_module(module, x).items():
             rows.append((label, name, error, threshold))
     rng = np.random.default_rng(seed)
-    loss = MultiTaskLoss(("binary", "regression"), weights=[0.5, 2.0])
-    targets = np.stack([rng.integers(0, 2, 8), rng.standard_normal(8)], axis=1)
-    for scale in (1.0, 50.0):
-        error = check_loss(loss, scale * rng.standard_normal((8, 2)), targets)
-        rows.append((f"MultiTaskLoss, logits x{scale:g}", "scores", error, THRESHOLD_BLOCK))
-    return rows
+    remedies = MMoE(5, 3, (4,), (3,), ("binary", "regression"), seed=rng, balance_weight=0.5, expert_dropout=0.3)
+    for name, error in check_training_pass(remedies, rng.standard_normal((6, 5))).items():
+        rows.append(("MMoE training pass, balancing + dropout", name, error, THRESHOLD_MODEL))
+    return rows + loss_rows(rng)
 
 
 def format_rows(rows) -> str:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minimoe as mm
-from minimoe.gradcheck import THRESHOLD_BLOCK, THRESHOLD_MODEL, numerical_gradient, relative_error
+from minimoe.gradcheck import THRESHOLD_BLOCK, THRESHOLD_MODEL, check_training_pass, numerical_gradient, relative_error
 from minimoe.layers import Dropout, softmax
 from minimoe.moe import balance_loss, balance_loss_backward
 
@@ -67,21 +67,6 @@ def test_dropout_rejects_bad_rates():
             Dropout(rate)
 
 
-def _training_pass_errors(model, X, dout):
-    """Relative errors of backward after a training forward, for the scalar
-    sum(scores * dout) + auxiliary_loss, against central differences."""
-    model.zero_grad()
-    model.forward(X, training=True)
-    model.backward(dout)
-    analytic = {name: grad.copy() for name, grad in model.grads.items()}
-
-    def objective():
-        return np.asarray(np.sum(model.forward(X, training=True) * dout) + model.auxiliary_loss)
-
-    return {name: relative_error(analytic[name], numerical_gradient(objective, param, np.ones(())))
-            for name, param in model.params.items()}
-
-
 @pytest.mark.parametrize("kind", ["OMoE", "MMoE"])
 @pytest.mark.parametrize("balance_weight, expert_dropout", [(0.7, 0.0), (0.0, 0.4), (0.5, 0.3)])
 def test_training_pass_gradients(kind, balance_weight, expert_dropout, rng):
@@ -89,18 +74,30 @@ def test_training_pass_gradients(kind, balance_weight, expert_dropout, rng):
                               tasks=("binary", "regression"), seed=3, balance_weight=balance_weight,
                               expert_dropout=expert_dropout)
     X = rng.standard_normal((9, 5))
-    dout = rng.standard_normal((9, 2))
-    model.forward(X, training=True)
-    model.expert_dropout.freeze_mask = True              # the same experts dropped in every nudge
+    errors = check_training_pass(model, X)
+    assert max(errors.values()) < THRESHOLD_MODEL, errors
     if expert_dropout:
-        assert (model.expert_dropout.mask == 0).any()     # the check covers dropped experts
+        assert (model.expert_dropout.mask == 0).any()     # the check covered dropped experts
     if balance_weight:
         assert model.auxiliary_loss > 0
-    errors = _training_pass_errors(model, X, dout)
-    assert max(errors.values()) < THRESHOLD_MODEL, errors
-    model.forward(X, training=True)
-    model.backward(dout)
-    assert_gradients_live(model)
+    assert_gradients_live(model)                         # the last backward of the check
+
+
+def test_the_training_pass_check_can_fail(rng):
+    """A model whose training forward adds the balancing loss but whose backward forgets its
+    gradient is caught on the gates."""
+
+    class ForgetsTheBalancingGradient(mm.MMoE):
+        def _forward(self, X, training=False):
+            scores = super()._forward(X, training)
+            self._balancing = False                      # _backward then skips the balancing gradient
+            return scores
+
+    X = rng.standard_normal((9, 5))
+    right = mm.MMoE(5, 4, (6,), (3,), seed=3, balance_weight=1.0)
+    assert max(check_training_pass(right, X).values()) < THRESHOLD_MODEL
+    errors = check_training_pass(ForgetsTheBalancingGradient(5, 4, (6,), (3,), seed=3, balance_weight=1.0), X)
+    assert max(error for name, error in errors.items() if name.startswith("gates.")) > 1e-3, errors
 
 
 def test_the_balance_gradient_reaches_the_gates(rng):
