@@ -35,6 +35,16 @@ def check_correlation(name: str, value) -> float:
     return float(value)
 
 
+def check_number(name: str, value, allow_zero: bool = False) -> float:
+    """A finite real number > 0 (or >= 0 with ``allow_zero``), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value}")
+    return value
+
+
 def check_dtype(dtype) -> np.dtype:
     try:
         resolved = np.dtype(dtype)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_dtype, check_positive_int, check_units, make_rng
+from .checks import check_dtype, check_number, check_positive_int, check_units, make_rng
 from .initializers import check_init, init_bias, init_weight
 from .module import Module, Sequential
 
@@ -104,9 +104,7 @@ class Embedding(Module):
         self.num_embeddings = check_positive_int("num_embeddings", num_embeddings)
         dim = check_positive_int("dim", dim)
         rng, dtype = make_rng(seed), check_dtype(dtype)
-        init_std = float(init_std)
-        if not np.isfinite(init_std) or init_std <= 0:
-            raise ValueError(f"init_std must be a finite number > 0, got {init_std}")
+        init_std = check_number("init_std", init_std)
         self.add_param("W", (init_std * rng.standard_normal((self.num_embeddings, dim))).astype(dtype))
 
     def forward(self, ids: np.ndarray) -> np.ndarray:

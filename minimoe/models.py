@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_dtype, check_matrix, check_positive_int, check_tasks, check_units, make_rng
+from .checks import check_dtype, check_matrix, check_number, check_positive_int, check_tasks, check_units, make_rng
 from .initializers import check_init
 from .inputs import FeatureInput
 from .layers import MLP, Dropout, sigmoid
@@ -189,9 +189,7 @@ class _MixtureOfExperts(MultiTaskModel):
     def __init__(self, n_features, n_experts, expert_units, tower_units, gate_units, tasks,
                  task_names, seed, dtype, init, multi_gate: bool, inputs, balance_weight=0.0,
                  expert_dropout=0.0) -> None:
-        balance_weight = float(balance_weight)
-        if not np.isfinite(balance_weight) or balance_weight < 0:
-            raise ValueError(f"balance_weight must be a finite number >= 0, got {balance_weight}")
+        balance_weight = check_number("balance_weight", balance_weight, allow_zero=True)
         expert_dropout = float(expert_dropout)
         if not 0.0 <= expert_dropout < 1.0:
             raise ValueError(f"expert_dropout must lie in [0, 1), got {expert_dropout}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_number
 from .losses import MultiTaskLoss
 from .module import Module
 from .optim import Adam
@@ -184,10 +185,7 @@ class GradNormLoss(MultiTaskLoss):
         if not (self.weights > 0).all():
             raise ValueError(f"weights must all be > 0 for GradNorm (it steps their logarithms), got {weights!r}")
         self.weights *= len(self.tasks) / self.weights.sum()               # sum_k w_k = T
-        alpha = float(alpha)
-        if not np.isfinite(alpha) or alpha < 0:
-            raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
-        self.alpha = alpha
+        self.alpha = check_number("alpha", alpha, allow_zero=True)
         self.optimizer = Adam(lr=lr)
         self.initial_losses = None                 # (T,) L_k(0)
         self.grad_norms = None                     # (T,) G_k of the last step

@@ -20,16 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..checks import check_correlation, check_dtype, check_positive_int, make_rng
+from ..checks import check_correlation, check_dtype, check_number, check_positive_int, make_rng
 from ..layers import sigmoid
 from .synthetic import related_signals
-
-
-def _check_positive(name: str, value, allow_zero: bool = False) -> float:
-    value = float(value)
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0, got {value}")
-    return value
 
 
 def _offset_for_rate(logits: np.ndarray, rate: float) -> float:
@@ -62,10 +55,10 @@ def make_mixed_tasks(n_samples: int = 10_000, n_features: int = 20, correlation:
     click_rate = float(click_rate)
     if not 0.0 < click_rate < 1.0:
         raise ValueError(f"click_rate must lie in (0, 1), got {click_rate}")
-    click_sharpness = _check_positive("click_sharpness", click_sharpness, allow_zero=True)
-    duration_median = _check_positive("duration_median", duration_median)
-    duration_signal = _check_positive("duration_signal", duration_signal, allow_zero=True)
-    duration_noise = _check_positive("duration_noise", duration_noise, allow_zero=True)
+    click_sharpness = check_number("click_sharpness", click_sharpness, allow_zero=True)
+    duration_median = check_number("duration_median", duration_median)
+    duration_signal = check_number("duration_signal", duration_signal, allow_zero=True)
+    duration_noise = check_number("duration_noise", duration_noise, allow_zero=True)
     dtype, rng = check_dtype(dtype), make_rng(seed)
 
     X, signal = related_signals(n_samples, n_features, correlation, rng, shape_seed=shape_seed)  # (N, D), (N, 2)

@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from ..checks import check_correlation, check_dtype, check_positive_int, make_rng
+from ..checks import check_correlation, check_dtype, check_number, check_positive_int, make_rng
 
 
 def orthogonal_unit_vectors(n_features: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -53,10 +53,8 @@ def make_synthetic(n_samples: int = 10_000, n_features: int = 100, correlation: 
         raise ValueError(f"n_features must be >= 2 (two orthogonal directions), got {n_features}")
     correlation = check_correlation("correlation", correlation)
     n_sines = check_positive_int("n_sines", n_sines)
-    if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a positive number, got {scale}")
-    if not np.isfinite(noise_std) or noise_std < 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    scale = check_number("scale", scale)
+    noise_std = check_number("noise_std", noise_std, allow_zero=True)
     dtype, rng = check_dtype(dtype), make_rng(seed)
     X, signal = related_signals(n_samples, n_features, correlation, rng, scale, n_sines, shape_seed)
     Y = signal + noise_std * rng.standard_normal((n_samples, 2))
