@@ -34,6 +34,15 @@ def _check_mixture_model(model) -> None:
         raise TypeError(f"model must be an OMoE or MMoE (a model with gates), got {type(model).__name__}")
 
 
+def _check_comparable(reference, other) -> None:
+    """Two mixture models whose experts can be matched: the same E and T."""
+    _check_mixture_model(reference)
+    _check_mixture_model(other)
+    if (reference.n_experts, reference.n_tasks) != (other.n_experts, other.n_tasks):
+        raise ValueError(f"models must have the same experts and tasks, got (E, T) = "
+                         f"{(reference.n_experts, reference.n_tasks)} and {(other.n_experts, other.n_tasks)}")
+
+
 def expert_usage(model, X) -> np.ndarray:
     """(T, E): mean over the rows of X of each task's gate weight on each expert; rows sum to 1."""
     _check_mixture_model(model)
@@ -136,11 +145,7 @@ def match_experts(reference, other, X, by: str = "outputs") -> np.ndarray:
     """
     if by not in MATCH_BY:
         raise ValueError(f"by must be one of {MATCH_BY}, got {by!r}")
-    _check_mixture_model(reference)
-    _check_mixture_model(other)
-    if reference.n_experts != other.n_experts or reference.n_tasks != other.n_tasks:
-        raise ValueError(f"models must have the same experts and tasks, got (E, T) = "
-                         f"{(reference.n_experts, reference.n_tasks)} and {(other.n_experts, other.n_tasks)}")
+    _check_comparable(reference, other)
     if by == "outputs":
         return _match(by, cka=linear_cka(expert_outputs(reference, X), expert_outputs(other, X)))
     return _match(by, usage_ref=expert_usage(reference, X), usage_other=expert_usage(other, X))
@@ -236,14 +241,13 @@ def expert_stability(models, X, by: str = "outputs", n_chance: int = 200, seed=0
     if by not in MATCH_BY:
         raise ValueError(f"by must be one of {MATCH_BY}, got {by!r}")
     reference = models[0]
+    for model in models[1:]:
+        _check_comparable(reference, model)
     reference_outputs = expert_outputs(reference, X)                      # (N, E, H)
     usages = [expert_usage(model, X) for model in models]                 # R x (T, E)
     n_experts = reference.n_experts
     matches, aligned, similarity = [np.arange(n_experts)], [usages[0]], []
     for model, usage in zip(models[1:], usages[1:]):
-        if (model.n_experts, model.n_tasks) != (n_experts, reference.n_tasks):
-            raise ValueError(f"models must have the same experts and tasks, got (E, T) = "
-                             f"{(n_experts, reference.n_tasks)} and {(model.n_experts, model.n_tasks)}")
         cka = linear_cka(reference_outputs, expert_outputs(model, X))     # (E, E)
         match = _match(by, cka=cka, usage_ref=usages[0], usage_other=usage)
         matches.append(match)
