@@ -23,6 +23,11 @@ from .moe import Experts, Gate, balance_loss, balance_loss_backward, mix, mix_ba
 PREDICT_BATCH = 8192   # rows per forward pass in predict / gate_weights, to bound memory
 
 
+def _row_batches(X):
+    """X in slices of at most PREDICT_BATCH rows (a FeatureBatch slices like an array)."""
+    return (X[start:start + PREDICT_BATCH] for start in range(0, len(X), PREDICT_BATCH))
+
+
 class MultiTaskModel(Module):
     """What every model shares: input checks, towers, predict, save and load.
 
@@ -127,8 +132,7 @@ class MultiTaskModel(Module):
         """(N, T) raw scores (logits for binary tasks), computed in batches to bound memory."""
         X = self.check_inputs(X)
         self._n_rows = None                  # the caches below are not the last forward's any more
-        return np.concatenate([self._forward(X[start:start + PREDICT_BATCH])
-                               for start in range(0, len(X), PREDICT_BATCH)])
+        return np.concatenate([self._forward(batch) for batch in _row_batches(X)])
 
     def predict(self, X) -> np.ndarray:
         """(N, T): probabilities for binary tasks, values for regression tasks."""
@@ -246,9 +250,9 @@ class _MixtureOfExperts(MultiTaskModel):
         X = self.check_inputs(X)
         self._n_rows = None                  # gate caches are overwritten: no backward after this
         per_batch = []
-        for start in range(0, len(X), PREDICT_BATCH):
-            x = self._dense(X[start:start + PREDICT_BATCH])               # (B, D)
-            per_batch.append(np.stack([gate.forward(x) for gate in self.gates]))
+        for batch in _row_batches(X):
+            x = self._dense(batch)                                        # (B, D)
+            per_batch.append(np.stack([gate.forward(x) for gate in self.gates]))   # (G, B, E)
         gates = np.concatenate(per_batch, axis=1)                         # (G, N, E)
         return gates[self.gate_of_task]
 
