@@ -88,11 +88,12 @@ def torch_model(reference, dtype):
     model = TorchMMoE().to(dtype)
     p = reference.params
     with torch.no_grad():                                      # the same initial weights as minimoe's
-        model.experts.weight.copy_(torch.from_numpy(p["experts.W0"].transpose(0, 2, 1).reshape(E * H, D)))
-        model.experts.bias.copy_(torch.from_numpy(p["experts.b0"].reshape(-1)))
+        experts = "levels.0.experts.shared"
+        model.experts.weight.copy_(torch.from_numpy(p[f"{experts}.W0"].transpose(0, 2, 1).reshape(E * H, D)))
+        model.experts.bias.copy_(torch.from_numpy(p[f"{experts}.b0"].reshape(-1)))
         for k in range(T):
-            model.gates[k].weight.copy_(torch.from_numpy(p[f"gates.{k}.W"].T.copy()))
-            model.gates[k].bias.copy_(torch.from_numpy(p[f"gates.{k}.b"]))
+            model.gates[k].weight.copy_(torch.from_numpy(p[f"levels.0.gates.task{k}.W"].T.copy()))
+            model.gates[k].bias.copy_(torch.from_numpy(p[f"levels.0.gates.task{k}.b"]))
             for layer in (0, 2):
                 model.towers[k][layer].weight.copy_(torch.from_numpy(p[f"towers.{k}.layers.{layer}.W"].T.copy()))
                 model.towers[k][layer].bias.copy_(torch.from_numpy(p[f"towers.{k}.layers.{layer}.b"]))

@@ -1,6 +1,7 @@
 """Expert utilization: which experts each task uses, how sharply, and whether retraining keeps it.
 
-For a trained OMoE or MMoE and probe rows X:
+For a trained mixture model (OMoE, MMoE, and any model with ``gate_weights`` and
+``expert_outputs``) and probe rows X, at any of its levels (``level``, default the last):
 
 - ``expert_usage``: (T, E), task k's mean gate weight on expert i;
 - ``gate_entropy``: (T,), how spread a single row's gate is (0 = one expert per row, 1 = uniform);
@@ -30,23 +31,22 @@ MATCH_BY = ("outputs", "usage")
 
 
 def _check_mixture_model(model) -> None:
-    if not hasattr(model, "gate_weights"):
-        raise TypeError(f"model must be an OMoE or MMoE (a model with gates), got {type(model).__name__}")
+    if not (callable(getattr(model, "gate_weights", None)) and callable(getattr(model, "expert_outputs", None))):
+        raise TypeError(f"model must be a mixture model (with gate_weights and expert_outputs, such as OMoE or MMoE), "
+                        f"got {type(model).__name__}")
 
 
-def _check_comparable(reference, other) -> None:
-    """Two mixture models whose experts can be matched: the same E and T."""
-    _check_mixture_model(reference)
-    _check_mixture_model(other)
-    if (reference.n_experts, reference.n_tasks) != (other.n_experts, other.n_tasks):
-        raise ValueError(f"models must have the same experts and tasks, got (E, T) = "
-                         f"{(reference.n_experts, reference.n_tasks)} and {(other.n_experts, other.n_tasks)}")
+def _check_same_shape(what: str, reference: np.ndarray, other: np.ndarray) -> None:
+    """Two models whose experts can be matched: the same (T, E), or the same (N, E, H)."""
+    if reference.shape != other.shape:
+        raise ValueError(f"models must have the same experts and tasks to be compared, got {what} of shapes "
+                         f"{reference.shape} and {other.shape}")
 
 
-def expert_usage(model, X) -> np.ndarray:
+def expert_usage(model, X, level: int = -1) -> np.ndarray:
     """(T, E): mean over the rows of X of each task's gate weight on each expert; rows sum to 1."""
     _check_mixture_model(model)
-    return model.gate_weights(X).mean(axis=1)
+    return model.gate_weights(X, level=level).mean(axis=1)
 
 
 def normalized_entropy(distributions: np.ndarray) -> np.ndarray:
@@ -60,11 +60,11 @@ def normalized_entropy(distributions: np.ndarray) -> np.ndarray:
     return -terms.sum(axis=-1) / np.log(n)
 
 
-def gate_entropy(model, X) -> np.ndarray:
+def gate_entropy(model, X, level: int = -1) -> np.ndarray:
     """(T,): the mean over rows of the normalised entropy of task k's gate: 0 when every row sends all
     its weight to one expert, 1 when every row weighs the experts equally."""
     _check_mixture_model(model)
-    return normalized_entropy(model.gate_weights(X)).mean(axis=1)
+    return normalized_entropy(model.gate_weights(X, level=level)).mean(axis=1)
 
 
 @dataclass
@@ -128,15 +128,13 @@ def linear_cka(A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / denominator, 0.0)
 
 
-def expert_outputs(model, X) -> np.ndarray:
+def expert_outputs(model, X, level: int = -1) -> np.ndarray:
     """(N, E, H): every expert's output on the rows of X."""
     _check_mixture_model(model)
-    X = model.check_inputs(X)
-    model._n_rows = None                    # the caches below are not a training forward's
-    return model.experts.forward(model._dense(X))
+    return model.expert_outputs(X, level=level)
 
 
-def match_experts(reference, other, X, by: str = "outputs") -> np.ndarray:
+def match_experts(reference, other, X, by: str = "outputs", level: int = -1) -> np.ndarray:
     """match: (E,), expert ``match[i]`` of ``other`` is the counterpart of expert i of ``reference``.
 
     ``by="outputs"`` minimises sum_i (1 - CKA) of matched experts' outputs on X; ``by="usage"``
@@ -145,10 +143,13 @@ def match_experts(reference, other, X, by: str = "outputs") -> np.ndarray:
     """
     if by not in MATCH_BY:
         raise ValueError(f"by must be one of {MATCH_BY}, got {by!r}")
-    _check_comparable(reference, other)
     if by == "outputs":
-        return _match(by, cka=linear_cka(expert_outputs(reference, X), expert_outputs(other, X)))
-    return _match(by, usage_ref=expert_usage(reference, X), usage_other=expert_usage(other, X))
+        outputs = expert_outputs(reference, X, level), expert_outputs(other, X, level)
+        _check_same_shape("expert outputs", *outputs)
+        return _match(by, cka=linear_cka(*outputs))
+    usages = expert_usage(reference, X, level), expert_usage(other, X, level)
+    _check_same_shape("usage", *usages)
+    return _match(by, usage_ref=usages[0], usage_other=usages[1])
 
 
 def _match(by: str, cka=None, usage_ref=None, usage_other=None) -> np.ndarray:
@@ -229,7 +230,7 @@ class StabilityReport:
         return "\n".join(rows)
 
 
-def expert_stability(models, X, by: str = "outputs", n_chance: int = 200, seed=0) -> StabilityReport:
+def expert_stability(models, X, by: str = "outputs", n_chance: int = 200, seed=0, level: int = -1) -> StabilityReport:
     """Align the experts of every model to ``models[0]``'s and measure agreement (``StabilityReport``).
 
     ``models``: R >= 2 trained OMoE/MMoE of one architecture (typically the same set-up with R
@@ -240,15 +241,16 @@ def expert_stability(models, X, by: str = "outputs", n_chance: int = 200, seed=0
         raise ValueError(f"models must hold at least 2 trained models to compare, got {len(models)}")
     if by not in MATCH_BY:
         raise ValueError(f"by must be one of {MATCH_BY}, got {by!r}")
-    reference = models[0]
-    for model in models[1:]:
-        _check_comparable(reference, model)
-    reference_outputs = expert_outputs(reference, X)                      # (N, E, H)
-    usages = [expert_usage(model, X) for model in models]                 # R x (T, E)
-    n_experts = reference.n_experts
+    reference_outputs = expert_outputs(models[0], X, level)                # (N, E, H)
+    usages = [expert_usage(model, X, level) for model in models]          # R x (T, E)
+    for usage in usages[1:]:
+        _check_same_shape("usage", usages[0], usage)
+    n_experts = usages[0].shape[1]
     matches, aligned, similarity = [np.arange(n_experts)], [usages[0]], []
     for model, usage in zip(models[1:], usages[1:]):
-        cka = linear_cka(reference_outputs, expert_outputs(model, X))     # (E, E)
+        outputs = expert_outputs(model, X, level)
+        _check_same_shape("expert outputs", reference_outputs, outputs)
+        cka = linear_cka(reference_outputs, outputs)                       # (E, E)
         match = _match(by, cka=cka, usage_ref=usages[0], usage_other=usage)
         matches.append(match)
         aligned.append(usage[:, match])

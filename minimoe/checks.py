@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-TASK_TYPES = ("binary", "regression")
 DTYPES = (np.float32, np.float64)
 
 
@@ -72,26 +71,6 @@ def check_units(name: str, units, allow_empty: bool = False) -> tuple[int, ...]:
     return tuple(check_positive_int(f"{name}[{i}]", u) for i, u in enumerate(units))
 
 
-def check_tasks(tasks, task_names=None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Validate task types and names; names default to ``task0``, ``task1``, ..."""
-    if isinstance(tasks, str) or not isinstance(tasks, Sequence):
-        raise TypeError(f"tasks must be a tuple such as ('binary', 'regression'), got {tasks!r}")
-    if not tasks:
-        raise ValueError("tasks must name at least one task, got an empty sequence")
-    for index, task in enumerate(tasks):
-        if task not in TASK_TYPES:
-            raise ValueError(f"tasks[{index}] must be one of {TASK_TYPES}, got {task!r}")
-    if task_names is None:
-        task_names = tuple(f"task{k}" for k in range(len(tasks)))
-    if isinstance(task_names, str) or not isinstance(task_names, Sequence):
-        raise TypeError(f"task_names must be a tuple of strings, got {task_names!r}")
-    if len(task_names) != len(tasks):
-        raise ValueError(f"task_names must have one name per task ({len(tasks)}), got {len(task_names)}")
-    if not all(isinstance(n, str) and n for n in task_names) or len(set(task_names)) != len(task_names):
-        raise ValueError(f"task_names must be distinct non-empty strings, got {tuple(task_names)!r}")
-    return tuple(tasks), tuple(task_names)
-
-
 def _numeric_array(name: str, value) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.floating)
@@ -101,8 +80,9 @@ def _numeric_array(name: str, value) -> np.ndarray:
 
 
 def check_matrix(name: str, value, n_cols: int | None = None, dtype=None,
-                 n_rows: int | None = None, cols_name: str = "columns") -> np.ndarray:
-    """A finite 2-D real array, optionally with a given number of columns and rows.
+                 n_rows: int | None = None, cols_name: str = "columns", allow_nan: bool = False) -> np.ndarray:
+    """A finite 2-D real array, optionally with a given number of columns and rows (with
+    ``allow_nan``, NaN entries are allowed; infinities never are).
 
     Returns an array of ``dtype`` (no copy when it already is one); never the caller's array
     modified.
@@ -118,25 +98,34 @@ def check_matrix(name: str, value, n_cols: int | None = None, dtype=None,
         raise ValueError(f"{name} must have {n_rows} rows to match the inputs, got {array.shape[0]}")
     if dtype is not None:
         array = array.astype(dtype, copy=False)
-    if not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(f"{name} must be finite, found {array[tuple(bad)]} at row {bad[0]}, column {bad[1]}")
+    bad = np.isinf(array) if allow_nan else ~np.isfinite(array)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise ValueError(f"{name} must be finite{' (NaN marks a missing label)' if allow_nan else ''}, "
+                         f"found {array[tuple(where)]} at row {where[0]}, column {where[1]}")
     return array
 
 
-def check_targets(name: str, value, tasks: Sequence[str], n_rows: int | None = None,
-                  dtype=None) -> np.ndarray:
-    """Targets (N, T): finite, one column per task, binary columns exactly 0 or 1."""
+def check_targets(name: str, value, tasks, n_rows: int | None = None, dtype=None,
+                  allow_missing: bool = True, allow_empty_task: bool = False) -> np.ndarray:
+    """Targets (N, T), one column per task (``tasks``: ``Task`` objects), each observed label valid
+    for its task (binary: 0 or 1). NaN is a missing label when ``allow_missing``, an error
+    otherwise. A task column with no label at all is an error unless ``allow_empty_task`` (a
+    minibatch may hold none; a data set may not)."""
     targets = check_matrix(name, value, n_cols=len(tasks), dtype=dtype, n_rows=n_rows,
-                           cols_name="columns (one per task)")
+                           cols_name="columns (one per task)", allow_nan=True)
+    missing = np.isnan(targets)
+    if missing.any():
+        k = int(np.argmax(missing.any(axis=0)))
+        if not allow_missing:
+            row = int(np.argmax(missing[:, k]))
+            raise ValueError(f"{name}[:, {k}] (task {tasks[k].name!r}) has a missing label (NaN) at row {row}, "
+                             f"and missing labels were not allowed here (allow_missing=False)")
+        if not allow_empty_task and missing.all(axis=0).any():
+            k = int(np.argmax(missing.all(axis=0)))
+            raise ValueError(f"{name}[:, {k}] (task {tasks[k].name!r}) has no label at all (every entry is NaN)")
     for k, task in enumerate(tasks):
-        if task == "binary":
-            column = targets[:, k]
-            bad = (column != 0) & (column != 1)
-            if bad.any():
-                row = int(np.argmax(bad))
-                raise ValueError(f"{name}[:, {k}] is a binary task, labels must be 0 or 1; "
-                                 f"got {column[row]} at row {row}")
+        task.check_labels(f"{name}[:, {k}]", targets[:, k])
     return targets
 
 

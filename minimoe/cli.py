@@ -7,11 +7,13 @@ import json
 import sys
 import time
 
-from . import experiments, selfcheck
+from .models import MODELS
+from .studies import experiments
+from .studies import gradcheck_table as selfcheck
 
 
 def _plots():
-    from . import plots  # matplotlib only when a plot is asked for
+    from .studies import plots  # matplotlib only when a plot is asked for
     return plots
 
 
@@ -79,8 +81,8 @@ def _experts(args) -> int:
 
 
 def _census(args) -> int:
-    from . import census_study
     from .data.census import load_census
+    from .studies import census as census_study
     data = load_census(group=args.group, data_home=args.data_home, seed=args.split_seed,
                        download=not args.no_download)
     settings = census_study.CensusSettings(**({"epochs": args.epochs} if args.epochs is not None else {}))
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     census.add_argument("--data-home", help="folder with census-income.data(.gz) and/or census-income.test(.gz) "
                         "(default: $MINIMOE_DATA, else ~/.minimoe/data)")
     census.add_argument("--models", nargs="+", default=["SharedBottom", "OMoE", "MMoE"],
-                        choices=["SharedBottom", "OMoE", "MMoE"])
+                        choices=list(MODELS))
     census.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")
     census.add_argument("--epochs", type=int, help="at most this many epochs (early stopping on validation)")
     census.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split")

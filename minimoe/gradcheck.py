@@ -23,9 +23,12 @@ checks at such points raise the floor to the scale of the gradients that are not
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
+
+from .layers import Dropout
 
 STEP = 1e-6
 THRESHOLD_BLOCK = 1e-7     # layers and other building blocks
@@ -65,65 +68,66 @@ def numerical_gradient(f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndar
     return grad
 
 
+@contextlib.contextmanager
+def frozen_dropout(module):
+    """Within the block every ``Dropout`` below ``module`` (found by type) reuses its last mask, so
+    that the nudged forwards of a gradient check see the same function as the analytic pass."""
+    dropouts = [m for m in module.modules() if isinstance(m, Dropout)]
+    before = [d.freeze_mask for d in dropouts]
+    for dropout in dropouts:
+        dropout.freeze_mask = True
+    try:
+        yield
+    finally:
+        for dropout, frozen in zip(dropouts, before):
+            dropout.freeze_mask = frozen
+
+
+def _add(a, b):
+    """a + b where None is "no gradient"."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a + b
+
+
 def check_module(module, x, dout: np.ndarray | None = None, seed: int = 0,
                  floor: float = 1e-8) -> dict[str, float]:
     """Relative error of every parameter gradient and of the input gradient of ``module``.
 
-    Runs forward(x), then backward(dout) once on zeroed gradients, and compares each entry of
-    ``module.grads`` (and the returned input gradient, under ``"input"``, when x is a float array)
-    with central differences. ``dout`` defaults to a seeded standard-normal array; ``floor`` is
-    passed to ``relative_error``.
+    The scalar checked is  sum(forward(x) * dout) + auxiliary_loss(), in the module's current mode:
+    one forward, then ``backward(dout)`` and ``backward_auxiliary()`` once on zeroed gradients, each
+    entry of ``module.grads`` (and the input gradient, under ``"input"``, when x is a float array)
+    compared with central differences. In training mode a regulariser (the load-balancing loss) is
+    included and every dropout mask is drawn once and frozen while x and the parameters are nudged.
+    ``dout`` defaults to a seeded standard-normal array; ``floor`` is passed to ``relative_error``.
     Returns {name: relative error}.
     """
-    out = module.forward(x)
+    x_work = x.copy() if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) else x
+    out = module.forward(x_work)                                # draws the masks used throughout
     if dout is None:
         dout = np.random.default_rng(seed).standard_normal(out.shape)
-    module.zero_grad()
-    dx = module.backward(dout.copy())
-    errors = {}
-    analytic = {name: grad.copy() for name, grad in module.grads.items()}
-    for name, param in module.params.items():
-        numeric = numerical_gradient(lambda: module.forward(x), param, dout)
-        errors[name] = relative_error(analytic[name], numeric, floor)
-    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
-        x_work = x.copy()
-        numeric = numerical_gradient(lambda: module.forward(x_work), x_work, dout)
-        errors["input"] = relative_error(dx, numeric, floor)
+    with frozen_dropout(module):
+        module.zero_grad()
+        module.forward(x_work)
+        dx = _add(module.backward(dout.copy()), module.backward_auxiliary())
+        analytic = {name: grad.copy() for name, grad in module.grads.items()}
+
+        def objective():
+            return np.asarray(np.sum(module.forward(x_work) * dout) + module.auxiliary_loss())
+
+        errors = {name: relative_error(analytic[name], numerical_gradient(objective, param, np.ones(())), floor)
+                  for name, param in module.params.items()}
+        if x_work is not x:
+            errors["input"] = relative_error(dx, numerical_gradient(objective, x_work, np.ones(())), floor)
     return errors
 
 
 def check_training_pass(model, X, dout: np.ndarray | None = None, seed: int = 0,
                         floor: float = 1e-8) -> dict[str, float]:
-    """``check_module`` for a model's training pass (``forward(X, training=True)``).
-
-    A training pass draws a dropout mask and adds ``auxiliary_loss`` (the load-balancing loss) to
-    what ``fit`` minimises, so the scalar checked is  sum(scores * dout) + auxiliary_loss, and
-    the expert-dropout mask is drawn once and frozen while X and the parameters are nudged.
-    Returns {name: relative error}, the input X included under ``"input"``.
-    """
-    dropout = getattr(model, "expert_dropout", None)
-    X_work = np.array(X, dtype=np.float64)
-    scores = model.forward(X_work, training=True)                   # draws the mask used throughout
-    if dout is None:
-        dout = np.random.default_rng(seed).standard_normal(scores.shape)
-    if dropout is not None:
-        dropout.freeze_mask = True
-    try:
-        model.zero_grad()
-        model.forward(X_work, training=True)
-        dX = model.backward(dout.copy())
-        analytic = {name: grad.copy() for name, grad in model.grads.items()}
-
-        def objective():
-            return np.asarray(np.sum(model.forward(X_work, training=True) * dout) + model.auxiliary_loss)
-
-        errors = {name: relative_error(analytic[name], numerical_gradient(objective, param, np.ones(())), floor)
-                  for name, param in model.params.items()}
-        errors["input"] = relative_error(dX, numerical_gradient(objective, X_work, np.ones(())), floor)
-    finally:
-        if dropout is not None:
-            dropout.freeze_mask = False
-    return errors
+    """``check_module`` in training mode (dropout drawn and frozen, the auxiliary loss included),
+    whatever mode the model was in; the mode is restored afterwards."""
+    with model.mode(training=True):
+        return check_module(model, np.array(X, dtype=np.float64), dout, seed, floor)
 
 
 def check_loss(loss, scores: np.ndarray, targets: np.ndarray) -> float:

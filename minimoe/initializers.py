@@ -3,7 +3,7 @@
 The default, ``"uniform"``, draws from U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for weights and biases
 (the default of PyTorch's ``nn.Linear``). On the paper's synthetic benchmark it trains the small
 models to clearly lower losses than He-normal (std sqrt(2 / fan_in), zero bias), which is kept as
-``"he_normal"`` so that the difference can be shown (see ``design.md``'s science notes).
+``"he_normal"`` so that the difference can be shown (``docs/design.md``, "Initialisation").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each block follows the module contract (``module.py``): ``forward`` keeps what ``backward`` needs,
 ``backward(dout)`` returns the gradient with respect to the input and adds parameter gradients.
-Shapes use the notation of the design notes: N rows, D features.
+Shapes: N rows, D features.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_dtype, check_number, check_positive_int, check_units, make_rng
+from .functions import sigmoid, softmax
 from .initializers import check_init, init_bias, init_weight
 from .module import Module, Sequential
 
@@ -51,13 +52,6 @@ class ReLU(Module):
         return dy * self.positive if input_grad else None
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)), with exp only ever of -|x|: no overflow for any finite x, and full
-    relative precision for very negative x (sigmoid(-50) = 1.9e-22, not 0)."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
-
-
 class Sigmoid(Module):
     """y = sigmoid(x), element-wise; dy/dx = y (1 - y)."""
 
@@ -67,12 +61,6 @@ class Sigmoid(Module):
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         return dy * self.y * (1.0 - self.y) if input_grad else None
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis; subtracting the row maximum keeps exp from overflowing."""
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 class Softmax(Module):
@@ -141,7 +129,7 @@ class MLP(Module):
                 modules.append(ReLU())
             d_in = width
         self.d_out = d_in
-        self.layers = self.add_child("layers", Sequential(modules))
+        self.layers = Sequential(modules)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self.layers.forward(x)
@@ -151,13 +139,13 @@ class MLP(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout: in training, each element is kept with probability 1 - rate and scaled by
-    1 / (1 - rate), so its expected value is unchanged; outside training it is the identity.
+    """Inverted dropout: in training mode each element is kept with probability 1 - rate and scaled
+    by 1 / (1 - rate), so its expected value is unchanged; in evaluation mode it is the identity.
 
     x: any shape -> the same shape. ``shared_axes`` lists axes along which one draw is shared: on
     gate weights of shape (G, N, E), ``shared_axes=(0,)`` drops expert i for row n in every gate at
     once (the expert is absent for that row), instead of separately per gate.
-    Setting ``freeze_mask = True`` reuses the last mask in later forwards (for gradient checks).
+    Setting ``freeze_mask = True`` reuses the last mask in later forwards (gradient checks do).
     """
 
     def __init__(self, rate: float, seed=0, shared_axes=()) -> None:
@@ -169,8 +157,8 @@ class Dropout(Module):
         self.freeze_mask = False
         self.mask = None
 
-    def forward(self, x: np.ndarray, training: bool = True) -> np.ndarray:
-        if not training or self.rate == 0.0:
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.rate == 0.0:
             self.mask = None
             return x
         mask_shape = tuple(1 if axis in self.shared_axes else size for axis, size in enumerate(x.shape))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .losses import bce_with_logits
+from .functions import bce_with_logits
 
 
 def _check_pair(y_true, y_score, score_name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,49 +1,53 @@
 """Shared-Bottom, One-gate MoE (OMoE) and Multi-gate MoE (MMoE).
 
-All three map X: (N, D) to scores: (N, T), one column per task: a logit for a ``"binary"`` task,
-a value for a ``"regression"`` task. Every tower is an MLP of widths ``tower_units`` followed by a
-linear layer to one output.
+All of them map X: (N, D) to scores: (N, T), one column per task: a logit for a binary task, a
+value for a regression task. Every tower is an MLP of widths ``tower_units`` followed by a linear
+layer to one output.
 
     Shared-Bottom  y_k = h_k(f(x))
     OMoE           y_k = h_k(sum_i g_i(x) f_i(x))        one gate g for all tasks
     MMoE           y_k = h_k(sum_i g_{k,i}(x) f_i(x))    one gate g_k per task
+
+The mixture models are configurations of one block, ``MixtureLayer`` (``moe.py``), kept in
+``levels``; ``MixtureModel`` runs any stack of them.
+
+Default sizes are the MMoE paper's synthetic set-up (``presets.MMOE_PAPER``): 8 experts of 16 units,
+towers of 8, and a Shared-Bottom of 113 units, which gives it about MMoE's parameter count at
+D = 100 inputs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_dtype, check_matrix, check_number, check_positive_int, check_tasks, check_units, make_rng
+from .checks import check_dtype, check_matrix, check_positive_int, check_units, make_rng
 from .initializers import check_init
 from .inputs import FeatureInput
-from .layers import MLP, Dropout, sigmoid
+from .layers import MLP, Linear
 from .module import Module, ModuleList
-from .moe import Experts, Gate, balance_loss, balance_loss_backward, mix, mix_backward
+from .moe import ExpertGroup, GateSpec, MixtureLayer
+from .presets import MMOE_PAPER
+from .tasks import make_tasks
 
 PREDICT_BATCH = 8192   # rows per forward pass in predict / gate_weights, to bound memory
 
 
-def _row_batches(X):
-    """X in slices of at most PREDICT_BATCH rows (a FeatureBatch slices like an array)."""
-    return (X[start:start + PREDICT_BATCH] for start in range(0, len(X), PREDICT_BATCH))
-
-
 class MultiTaskModel(Module):
-    """What every model shares: input checks, towers, predict, save and load.
+    """What every model shares: the optional input layer, the towers, checks, predict and save.
 
-    Subclasses build ``self.towers`` and implement ``_forward`` (checked X -> (N, T) scores) and
-    ``_backward`` ((N, T) -> dX, or None with ``input_grad=False``, as ``fit`` asks).
+        X --inputs--> x (N, D) --backbone--> T tower inputs (N, H) --towers--> scores (N, T)
 
-    ``_forward(X, training=True)`` is the training pass: it applies dropout, and sets
-    ``auxiliary_loss``, a regulariser (the load-balancing loss) that ``fit`` adds to the task losses
-    and whose gradient ``_backward`` adds to the parameters'. Outside training it is 0.
+    A model class builds its backbone in ``__init__`` and implements ``backbone_forward(x)`` (a list of
+    T tower inputs) and ``backbone_backward(dtower_inputs, input_grad)`` (d loss / d x, or None when
+    ``input_grad`` is False); if its backbone has a regulariser it also implements
+    ``backbone_backward_auxiliary(input_grad)``. The rest, including the public ``forward`` and
+    ``backward``, is here.
     """
-
-    auxiliary_loss = 0.0
 
     def __init__(self, n_features, tasks, task_names, seed, dtype, init, config: dict, inputs=None) -> None:
         super().__init__()
-        self.tasks, self.task_names = check_tasks(tasks, task_names)
+        self.tasks = make_tasks(tasks, task_names)
+        self.task_names = tuple(task.name for task in self.tasks)
         self.n_tasks = len(self.tasks)
         self.dtype = check_dtype(dtype)
         self.init = check_init(init)
@@ -57,47 +61,33 @@ class MultiTaskModel(Module):
             if n_features is not None and n_features != inputs.d_out:
                 raise ValueError(f"n_features must be None or the input layer's width {inputs.d_out}, got {n_features}")
             n_features = inputs.d_out
-            self.inputs = self.add_child("inputs", inputs)
+            self.inputs = inputs
         self.n_features = check_positive_int("n_features", n_features)
         # Everything needed to rebuild the architecture; saved next to the parameters.
-        self.config = dict(config, n_features=self.n_features, tasks=list(self.tasks),
+        self.config = dict(config, n_features=self.n_features, tasks=[task.kind for task in self.tasks],
                            task_names=list(self.task_names), dtype=self.dtype.name, init=self.init)
         if self.inputs is not None:
             self.config["inputs"] = self.inputs.config
-        self._n_rows = None
+        self.rows_of_last_forward = None
 
-    def _make_towers(self, d_in: int, tower_units) -> None:
+    def make_towers(self, d_in: int, tower_units) -> None:
+        """One MLP per task (ReLU between layers) ending in a linear layer to one score."""
         units = check_units("tower_units", tower_units, allow_empty=True) + (1,)
-        self.towers = self.add_child("towers", ModuleList(
-            [MLP(d_in, units, self.rng, activate_last=False, init=self.init, dtype=self.dtype)
-             for _ in range(self.n_tasks)]))
+        self.towers = ModuleList([MLP(d_in, units, self.rng, activate_last=False, init=self.init, dtype=self.dtype)
+                                  for _ in range(self.n_tasks)])
 
-    def _dense(self, X):
-        """X itself, or the input layer's (N, D) output when the model has one (``inputs=``)."""
-        return X if self.inputs is None else self.inputs.forward(X)
+    # -- the backbone (subclasses) ----------------------------------------------------------------
+    def backbone_forward(self, x: np.ndarray) -> list[np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
-    def _dense_backward(self, dX):
-        """Route d loss / d x into the input layer's embeddings (ids have no gradient: None)."""
-        if self.inputs is None:
-            return dX
-        self.inputs.backward(dX)
+    def backbone_backward(self, dtower_inputs: list[np.ndarray], input_grad: bool):  # pragma: no cover
+        raise NotImplementedError
+
+    def backbone_backward_auxiliary(self, input_grad: bool):
+        """The regularisers' gradient with respect to x (None when the backbone has none)."""
         return None
 
-    def _needs_dense_grad(self, input_grad: bool) -> bool:
-        return input_grad or self.inputs is not None       # embeddings learn from d loss / d x
-
-    def _towers_forward(self, inputs) -> np.ndarray:
-        """inputs[k]: (N, H) for tower k -> scores (N, T)."""
-        return np.concatenate([tower.forward(h) for tower, h in zip(self.towers, inputs)], axis=1)
-
-    def _towers_backward(self, dscores: np.ndarray) -> list[np.ndarray]:
-        """dscores: (N, T) -> the gradient of each tower's input, [(N, H)] * T."""
-        return [tower.backward(dscores[:, k:k + 1]) for k, tower in enumerate(self.towers)]
-
-    def zero_grad(self) -> None:
-        self.flat_grads.fill(0.0)
-
-    # -- public API ------------------------------------------------------------------------------
+    # -- the public computation -----------------------------------------------------------------
     def check_inputs(self, X):
         """X as a finite (N, n_features) array of the model's dtype (or, with an input layer, a
         checked batch of ids and numeric features), or a clear error."""
@@ -105,41 +95,84 @@ class MultiTaskModel(Module):
             return self.inputs.check(X)
         return check_matrix("X", X, n_cols=self.n_features, dtype=self.dtype, cols_name="features")
 
-    def forward(self, X, training: bool = False) -> np.ndarray:
+    def forward(self, X, check: bool = True) -> np.ndarray:
         """X: (N, D) -> scores (N, T): logits for binary tasks, values for regression tasks.
 
-        ``training=True`` runs the training pass (dropout, ``auxiliary_loss``), as ``fit`` does."""
-        X = self.check_inputs(X)
-        self._n_rows = len(X)
-        return self._forward(X, training)
+        In training mode (``train()``, the mode of a new model and of ``fit``) dropout is drawn and
+        ``auxiliary_loss()`` holds the regularisers; ``predict`` always runs in evaluation mode.
+        ``check=False`` skips the input checks, for callers (``fit``) that checked the data once."""
+        if check:
+            X = self.check_inputs(X)
+        x = X if self.inputs is None else self.inputs.forward(X)                  # (N, D)
+        tower_inputs = self.backbone_forward(x)                                   # T x (N, H)
+        scores = np.concatenate([tower.forward(h) for tower, h in zip(self.towers, tower_inputs)], axis=1)
+        self.rows_of_last_forward = len(scores)
+        return scores                                                             # (N, T)
 
-    def backward(self, dscores) -> np.ndarray | None:
-        """dscores: (N, T), the loss gradient of the last ``forward``'s scores -> dX: (N, D)
-        (None for a model with an input layer: ids have no gradient).
+    def backward(self, dscores, input_grad: bool = True) -> np.ndarray | None:
+        """dscores: (N, T), the loss gradient of the last ``forward``'s scores -> dX: (N, D); None with
+        ``input_grad=False`` or for a model with an input layer (ids have no gradient).
 
-        Parameter gradients are ADDED into ``grads``; call ``zero_grad`` between steps.
+        Linear in ``dscores``; parameter gradients are ADDED into ``grads`` (``zero_grad`` between
+        steps). Regularisers are not included: ``backward_auxiliary()`` adds theirs.
         """
-        if self._n_rows is None:
+        if self.rows_of_last_forward is None:
             raise RuntimeError("backward needs the forward pass just before it: call forward(X) first "
                                "(predict and gate_weights replace what forward kept)")
         dscores = np.asarray(dscores)
-        if dscores.shape != (self._n_rows, self.n_tasks):
-            raise ValueError(f"dscores must have shape {(self._n_rows, self.n_tasks)} "
+        if dscores.shape != (self.rows_of_last_forward, self.n_tasks):
+            raise ValueError(f"dscores must have shape {(self.rows_of_last_forward, self.n_tasks)} "
                              f"(rows of the last forward, tasks), got {dscores.shape}")
-        return self._backward(dscores.astype(self.dtype, copy=False))
+        dscores = dscores.astype(self.dtype, copy=False)
+        dtower_inputs = [tower.backward(dscores[:, k:k + 1]) for k, tower in enumerate(self.towers)]
+        dx = self.backbone_backward(dtower_inputs, input_grad or self.inputs is not None)
+        return self._input_backward(dx)
+
+    def backward_auxiliary(self, input_grad: bool = True) -> np.ndarray | None:
+        """Add the gradient of ``auxiliary_loss()`` (the load-balancing loss, in training mode) into
+        ``grads``; return its d / dX (None without a regulariser, with ``input_grad=False``, or with an
+        input layer). ``fit`` calls it once per step, after ``backward``."""
+        if self.auxiliary_loss() == 0.0:
+            return None
+        return self._input_backward(self.backbone_backward_auxiliary(input_grad or self.inputs is not None))
+
+    def _input_backward(self, dx):
+        """Route d loss / d x into the input layer's embeddings (ids have no gradient: None)."""
+        if self.inputs is None or dx is None:
+            return dx
+        self.inputs.backward(dx)
+        return None
+
+    # -- prediction -------------------------------------------------------------------------------
+    def _row_batches(self, X):
+        """Checked X in slices of at most PREDICT_BATCH rows (a FeatureBatch slices like an array)."""
+        X = self.check_inputs(X)
+        return (X[start:start + PREDICT_BATCH] for start in range(0, len(X), PREDICT_BATCH))
+
+    def _in_evaluation(self, compute, X) -> list:
+        """compute(batch) for every batch of X, in evaluation mode (restored afterwards); the caches of
+        the last forward are then a prediction's, so backward is refused until the next forward."""
+        with self.mode(training=False):
+            results = [compute(batch) for batch in self._row_batches(X)]
+        self.rows_of_last_forward = None
+        return results
 
     def predict_scores(self, X) -> np.ndarray:
-        """(N, T) raw scores (logits for binary tasks), computed in batches to bound memory."""
-        X = self.check_inputs(X)
-        self._n_rows = None                  # the caches below are not the last forward's any more
-        return np.concatenate([self._forward(batch) for batch in _row_batches(X)])
+        """(N, T) raw scores (logits for binary tasks), in evaluation mode, in batches."""
+        return np.concatenate(self._in_evaluation(lambda batch: self.forward(batch, check=False), X))
 
     def predict(self, X) -> np.ndarray:
-        """(N, T): probabilities for binary tasks, values for regression tasks."""
+        """(N, T): each task's prediction (probabilities for binary tasks, values for regression)."""
         scores = self.predict_scores(X)
-        binary = np.array([task == "binary" for task in self.tasks])
-        scores[:, binary] = sigmoid(scores[:, binary])
+        for k, task in enumerate(self.tasks):
+            scores[:, k] = task.link(scores[:, k])
         return scores
+
+    # -- what loss weighting and analysis need ----------------------------------------------------
+    def shared_parameters(self, last_layer: bool = False) -> list[str]:  # pragma: no cover - abstract
+        """Names of the parameters every task's loss reaches (with ``last_layer``: the weight of the
+        last such layer, where GradNorm measures gradient norms)."""
+        raise NotImplementedError
 
     def save(self, path) -> None:
         """Write architecture and parameters to ``path`` (.npz), atomically."""
@@ -159,127 +192,211 @@ class MultiTaskModel(Module):
 class SharedBottom(MultiTaskModel):
     """y_k = h_k(f(x)): one shared MLP ``bottom`` (ReLU after every layer), one tower per task."""
 
-    def __init__(self, n_features: int | None, bottom_units=(113,), tower_units=(8,),
-                 tasks=("regression", "regression"), task_names=None, seed=0, dtype=np.float64,
-                 init: str = "uniform", inputs=None) -> None:
+    def __init__(self, n_features: int | None, bottom_units=MMOE_PAPER.bottom_units,
+                 tower_units=MMOE_PAPER.tower_units, tasks=("regression", "regression"), task_names=None,
+                 seed=0, dtype=np.float64, init: str = "uniform", inputs=None) -> None:
         config = dict(bottom_units=list(check_units("bottom_units", bottom_units)),
                       tower_units=list(check_units("tower_units", tower_units, allow_empty=True)))
         super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
-        self.bottom = self.add_child("bottom", MLP(self.n_features, bottom_units, self.rng,
-                                                   init=self.init, dtype=self.dtype))
-        self._make_towers(self.bottom.d_out, tower_units)
-        self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
+        self.bottom = MLP(self.n_features, bottom_units, self.rng, init=self.init, dtype=self.dtype)
+        self.make_towers(self.bottom.d_out, tower_units)
 
-    def _forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        shared = self.bottom.forward(self._dense(X))                      # (N, H)
-        return self._towers_forward([shared] * self.n_tasks)              # (N, T)
+    def backbone_forward(self, x):
+        return [self.bottom.forward(x)] * self.n_tasks                            # T x (N, H), one array
 
-    def _backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        dshared = sum(self._towers_backward(dscores))                     # every tower fans in: (N, H)
-        dX = self.bottom.backward(dshared, self._needs_dense_grad(input_grad))  # (N, D)
-        return self._dense_backward(dX)
+    def backbone_backward(self, dtower_inputs, input_grad):
+        return self.bottom.backward(sum(dtower_inputs), input_grad)              # every tower fans in
+
+    def shared_parameters(self, last_layer: bool = False) -> list[str]:
+        if last_layer:
+            last = [name for name, module in self.bottom.named_modules("bottom.") if isinstance(module, Linear)][-1]
+            return [f"{last}W"]
+        return [name for name in self.params if name.startswith(("inputs.", "bottom."))]
 
 
-class _MixtureOfExperts(MultiTaskModel):
-    """Experts, ``n_gates`` softmax gates, and towers; task k reads the mixture of gate
-    ``gate_of_task[k]``.
+class MixtureModel(MultiTaskModel):
+    """A stack of ``MixtureLayer`` levels, then the towers.
 
-    Two optional remedies for experts that go unused (both act only in training passes):
-    ``balance_weight`` w adds w * ``balance_loss`` (the squared coefficient of variation of each
-    gate's expert importance) to the loss; ``expert_dropout`` r drops each expert for each row with
-    probability r (in every gate at once) and scales the kept gate weights by 1 / (1 - r).
+    Level 0 reads one stream, x; level l + 1 reads level l's G mixtures as its streams; tower k reads
+    mixture ``tower_streams[k]`` of the last level. Subclasses describe the levels (``level_specs``:
+    a list of (expert groups, gates)) and call ``build_levels``.
     """
 
-    def __init__(self, n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                 task_names, seed, dtype, init, multi_gate: bool, inputs, balance_weight=0.0,
-                 expert_dropout=0.0) -> None:
-        balance_weight = check_number("balance_weight", balance_weight, allow_zero=True)
-        expert_dropout = float(expert_dropout)
-        if not 0.0 <= expert_dropout < 1.0:
-            raise ValueError(f"expert_dropout must lie in [0, 1), got {expert_dropout}")
-        config = dict(n_experts=check_positive_int("n_experts", n_experts),
-                      expert_units=list(check_units("expert_units", expert_units)),
-                      tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
-                      gate_units=list(check_units("gate_units", gate_units, allow_empty=True)),
-                      balance_weight=balance_weight, expert_dropout=expert_dropout)
+    def build_levels(self, level_specs, tower_streams, expert_units, gate_units, tower_units,
+                     balance_weight: float, expert_dropout: float) -> None:
+        levels, widths = [], [self.n_features]
+        for groups, gates in level_specs:
+            levels.append(MixtureLayer(widths, groups, gates, expert_units, gate_units, self.rng, init=self.init,
+                                       dtype=self.dtype, balance_weight=balance_weight,
+                                       expert_dropout=expert_dropout))
+            widths = [levels[-1].units] * len(gates)
+        self.levels = ModuleList(levels)
+        self.tower_streams = list(tower_streams)
+        self.make_towers(levels[-1].units, tower_units)
+
+    # -- forward and backward ---------------------------------------------------------------------
+    def backbone_forward(self, x):
+        streams = [x]
+        for level in self.levels:
+            streams = level.forward(streams)                                      # (G, N, H)
+        return [streams[s] for s in self.tower_streams]
+
+    @staticmethod
+    def _stack(grads) -> np.ndarray:
+        """Stream gradients (a list, None where a stream got none) as one (G, N, H) array."""
+        like = next(g for g in grads if g is not None)
+        return np.stack([np.zeros_like(like) if g is None else g for g in grads])
+
+    def backbone_backward(self, dtower_inputs, input_grad):
+        top = self.levels[-1]
+        if self.tower_streams == list(range(len(top.gate_specs))):
+            dmixed = np.stack(dtower_inputs)                                      # (G, N, H), tower k <- gate k
+        else:
+            dmixed = np.zeros((len(top.gate_specs),) + dtower_inputs[0].shape, dtype=self.dtype)
+            for k, stream in enumerate(self.tower_streams):
+                dmixed[stream] += dtower_inputs[k]                                # OMoE: every tower reads gate 0
+        for index in reversed(range(len(self.levels))):
+            below = self.levels[index - 1] if index > 0 else None
+            dstreams = self.levels[index].backward(dmixed, input_grad or below is not None)
+            if below is None:
+                return dstreams[0] if dstreams is not None else None
+            dmixed = self._stack(dstreams)
+
+    def backbone_backward_auxiliary(self, input_grad):
+        """Each level's balancing gradient reaches its gates' inputs; from above level 0 it then
+        flows down through the lower levels' (linear) backward passes to x."""
+        from_above = None                                                         # (G, N, H) or None
+        for index in reversed(range(len(self.levels))):
+            level, need = self.levels[index], input_grad or index > 0
+            dstreams = level.backward_auxiliary(need)
+            if from_above is not None:
+                through = level.backward(from_above, need)
+                dstreams = through if dstreams is None else [
+                    t if d is None else (d if t is None else d + t) for d, t in zip(dstreams, through)]
+            if index == 0:
+                return dstreams[0] if dstreams is not None else None
+            from_above = None if dstreams is None else self._stack(dstreams)
+
+    # -- structure, for loss weighting and analysis -----------------------------------------------
+    def _level_index(self, level: int) -> int:
+        if not isinstance(level, (int, np.integer)) or not -len(self.levels) <= level < len(self.levels):
+            raise ValueError(f"level must be an int in [-{len(self.levels)}, {len(self.levels)}), got {level!r}")
+        return int(level) % len(self.levels)
+
+    def task_gates(self, level: int = -1) -> list[int]:
+        """For each task, the index of the gate of ``level`` that is its own (``task<k>``), or the
+        one it shares (``shared``) when the level has no gate of its own for it."""
+        specs = [spec.name for spec in self.levels[self._level_index(level)].gate_specs]
+        return [specs.index(f"task{k}") if f"task{k}" in specs else specs.index("shared")
+                for k in range(self.n_tasks)]
+
+    def _reaching_tasks(self) -> list[tuple[dict, dict]]:
+        """Per level, ({group name: tasks}, {gate name: tasks}): which tasks' losses reach each
+        expert group and gate, read from the levels' structure (towers -> gates -> groups -> streams)."""
+        out_reach = {}                                    # gate index of the level above -> tasks
+        for k, stream in enumerate(self.tower_streams):
+            out_reach.setdefault(stream, set()).add(k)
+        per_level = []
+        for level in reversed(self.levels):
+            gate_reach = {spec.name: out_reach.get(g, set()) for g, spec in enumerate(level.gate_specs)}
+            group_reach = {group.name: set().union(*(gate_reach[spec.name] for spec in level.gate_specs
+                                                     if group.name in spec.groups))
+                           for group in level.groups}
+            out_reach = {}
+            for spec in level.gate_specs:
+                out_reach.setdefault(spec.stream, set()).update(gate_reach[spec.name])
+            for group in level.groups:
+                out_reach.setdefault(group.stream, set()).update(group_reach[group.name])
+            per_level.append((group_reach, gate_reach))
+        return per_level[::-1]
+
+    def shared_parameters(self, last_layer: bool = False) -> list[str]:
+        everyone = set(range(self.n_tasks))
+        reach = self._reaching_tasks()
+        if last_layer:
+            for index in reversed(range(len(self.levels))):
+                groups = [name for name, tasks in reach[index][0].items() if tasks == everyone]
+                if groups:
+                    last = len(self.levels[index].experts[groups[0]].units) - 1
+                    return [f"levels.{index}.experts.{name}.W{last}" for name in groups]
+            raise ValueError(f"{type(self).__name__} has no expert group that every task reaches")
+        prefixes = ["inputs."]
+        for index, (group_reach, gate_reach) in enumerate(reach):
+            prefixes += [f"levels.{index}.experts.{name}." for name, tasks in group_reach.items() if tasks == everyone]
+            prefixes += [f"levels.{index}.gates.{name}." for name, tasks in gate_reach.items() if tasks == everyone]
+        return [name for name in self.params if name.startswith(tuple(prefixes))]
+
+    def gate_weights(self, X, level: int = -1) -> np.ndarray:
+        """(T, N, E): the weights task k's gate at ``level`` gives the level's E experts (evaluation
+        mode), with exact zeros for experts the gate cannot see."""
+        index = self._level_index(level)
+        gates = self.task_gates(index)
+        per_batch = self._in_evaluation(lambda batch: self._forward_to(batch, index).weights[gates], X)
+        return np.concatenate(per_batch, axis=1)
+
+    def expert_outputs(self, X, level: int = -1) -> np.ndarray:
+        """(N, E, H): every expert's output at ``level`` on the rows of X (evaluation mode)."""
+        index = self._level_index(level)
+        return np.concatenate(self._in_evaluation(lambda batch: self._forward_to(batch, index).expert_out, X))
+
+    def _forward_to(self, X, index: int) -> MixtureLayer:
+        """Run the checked X through the input layer and levels 0..index; returns level ``index``."""
+        streams = [X if self.inputs is None else self.inputs.forward(X)]
+        for level in list(self.levels)[:index + 1]:
+            streams = level.forward(streams)
+        return self.levels[index]
+
+    @property
+    def n_experts(self) -> int:
+        """E of the last level (the experts the towers' mixtures are made of)."""
+        return self.levels[-1].n_experts
+
+
+def _mixture_options(n_experts, expert_units, tower_units, gate_units, balance_weight, expert_dropout) -> dict:
+    return dict(n_experts=check_positive_int("n_experts", n_experts),
+                expert_units=list(check_units("expert_units", expert_units)),
+                tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
+                gate_units=list(check_units("gate_units", gate_units, allow_empty=True)),
+                balance_weight=float(balance_weight), expert_dropout=float(expert_dropout))
+
+
+class OMoE(MixtureModel):
+    """One-gate Mixture-of-Experts: y_k = h_k(sum_i g_i(x) f_i(x)), one gate shared by all tasks.
+
+    Options of both mixture models: ``gate_units`` puts hidden layers in the gates (the paper's
+    gates are linear); ``balance_weight`` and ``expert_dropout`` are the two remedies for unused
+    experts (``MixtureLayer``), active in training mode only.
+    """
+
+    def __init__(self, n_features: int | None, n_experts: int = MMOE_PAPER.n_experts,
+                 expert_units=MMOE_PAPER.expert_units, tower_units=MMOE_PAPER.tower_units,
+                 tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
+                 dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
+                 expert_dropout: float = 0.0) -> None:
+        config = _mixture_options(n_experts, expert_units, tower_units, gate_units, balance_weight, expert_dropout)
         super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
-        self.balance_weight = balance_weight
-        self.n_experts = n_experts
-        self.experts = self.add_child("experts", Experts(self.n_features, n_experts, expert_units,
-                                                         self.rng, init=self.init, dtype=self.dtype))
-        n_gates = self.n_tasks if multi_gate else 1
-        self.gate_of_task = list(range(self.n_tasks)) if multi_gate else [0] * self.n_tasks
-        self.gates = self.add_child("gates", ModuleList(
-            [Gate(self.n_features, n_experts, gate_units, self.rng, init=self.init, dtype=self.dtype)
-             for _ in range(n_gates)]))
-        self._make_towers(self.experts.units[-1], tower_units)
-        self.pack()                  # one flat buffer: fast optimizer steps and zero_grad
-        # Dropout draws from the model's generator after every weight was drawn, so a model's
-        # initial weights do not depend on whether it uses dropout.
-        self.expert_dropout = Dropout(expert_dropout, seed=self.rng, shared_axes=(0,))
-
-    def _forward(self, X: np.ndarray, training: bool = False) -> np.ndarray:
-        x = self._dense(X)                                                # (N, D)
-        self.expert_out = self.experts.forward(x)                          # (N, E, H)
-        self.gate_out = np.stack([gate.forward(x) for gate in self.gates])  # (G, N, E)
-        self._balancing = training and self.balance_weight > 0
-        self.auxiliary_loss = self.balance_weight * balance_loss(self.gate_out) if self._balancing else 0.0
-        self.mixing = self.expert_dropout.forward(self.gate_out, training)   # (G, N, E)
-        mixed = mix(self.mixing, self.expert_out)                         # (G, N, H)
-        return self._towers_forward([mixed[g] for g in self.gate_of_task])  # (N, T)
-
-    def _backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        dtower_in = self._towers_backward(dscores)                        # [(N, H)] * T
-        dmixed = np.zeros((len(self.gates),) + dtower_in[0].shape, dtype=self.dtype)  # (G, N, H)
-        for k, g in enumerate(self.gate_of_task):
-            dmixed[g] += dtower_in[k]                                     # OMoE: all tasks share gate 0
-        dgates, dexperts = mix_backward(self.mixing, self.expert_out, dmixed)
-        dgates = self.expert_dropout.backward(dgates)                     # (G, N, E)
-        if self._balancing:
-            dgates = dgates + self.balance_weight * balance_loss_backward(self.gate_out)
-        input_grad = self._needs_dense_grad(input_grad)
-        dX = self.experts.backward(dexperts, input_grad)                  # (N, D) or None
-        for gate, dgate in zip(self.gates, dgates):
-            dX_gate = gate.backward(dgate, input_grad)
-            if input_grad:
-                dX += dX_gate                                             # x fans out to every gate
-        return self._dense_backward(dX)
-
-    def gate_weights(self, X) -> np.ndarray:
-        """(T, N, E): the softmax weights task k's tower mixes the experts with."""
-        X = self.check_inputs(X)
-        self._n_rows = None                  # gate caches are overwritten: no backward after this
-        per_batch = []
-        for batch in _row_batches(X):
-            x = self._dense(batch)                                        # (B, D)
-            per_batch.append(np.stack([gate.forward(x) for gate in self.gates]))   # (G, B, E)
-        gates = np.concatenate(per_batch, axis=1)                         # (G, N, E)
-        return gates[self.gate_of_task]
+        groups = [ExpertGroup("shared", n_experts)]
+        gates = [GateSpec("shared", ("shared",))]
+        self.build_levels([(groups, gates)], [0] * self.n_tasks, expert_units, gate_units, tower_units,
+                          balance_weight, expert_dropout)
 
 
-class OMoE(_MixtureOfExperts):
-    """One-gate Mixture-of-Experts: y_k = h_k(sum_i g_i(x) f_i(x)), one gate shared by all tasks."""
+class MMoE(MixtureModel):
+    """Multi-gate Mixture-of-Experts (Ma et al., KDD 2018): y_k = h_k(sum_i g_{k,i}(x) f_i(x)), one
+    gate per task over the same E experts. Options as ``OMoE``."""
 
-    def __init__(self, n_features: int | None, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
+    def __init__(self, n_features: int | None, n_experts: int = MMOE_PAPER.n_experts,
+                 expert_units=MMOE_PAPER.expert_units, tower_units=MMOE_PAPER.tower_units,
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
                  dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
                  expert_dropout: float = 0.0) -> None:
-        super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                         task_names, seed, dtype, init, multi_gate=False, inputs=inputs,
-                         balance_weight=balance_weight, expert_dropout=expert_dropout)
+        config = _mixture_options(n_experts, expert_units, tower_units, gate_units, balance_weight, expert_dropout)
+        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
+        groups = [ExpertGroup("shared", n_experts)]
+        gates = [GateSpec(f"task{k}", ("shared",)) for k in range(self.n_tasks)]
+        self.build_levels([(groups, gates)], list(range(self.n_tasks)), expert_units, gate_units, tower_units,
+                          balance_weight, expert_dropout)
 
 
-class MMoE(_MixtureOfExperts):
-    """Multi-gate Mixture-of-Experts (Ma et al., KDD 2018): y_k = h_k(sum_i g_{k,i}(x) f_i(x)),
-    one gate per task."""
-
-    def __init__(self, n_features: int | None, n_experts: int = 8, expert_units=(16,), tower_units=(8,),
-                 tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
-                 dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
-                 expert_dropout: float = 0.0) -> None:
-        super().__init__(n_features, n_experts, expert_units, tower_units, gate_units, tasks,
-                         task_names, seed, dtype, init, multi_gate=True, inputs=inputs,
-                         balance_weight=balance_weight, expert_dropout=expert_dropout)
-
-
-MODEL_CLASSES = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE)}
+MODELS = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE)}
+"""Every model class by name: the one registry that loading, the command line and the studies use."""

@@ -1,17 +1,20 @@
-"""Mixture-of-Experts pieces: all experts as one batched module, a softmax gate, the mixture, and
-the load-balancing loss on the gates.
+"""Mixture-of-Experts pieces: all experts of a group as one batched module, a softmax gate, the
+mixture, the load-balancing loss on the gates, and ``MixtureLayer``, the block that OMoE, MMoE, CGC
+and every level of PLE are configurations of.
 
 Notation: N rows, D input features, E experts, H units of an expert's last layer, G gates.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .checks import check_dtype, check_positive_int, check_units, make_rng
+from .checks import check_dtype, check_number, check_positive_int, check_units, make_rng
 from .initializers import check_init, init_bias, init_weight
-from .layers import MLP, Softmax
-from .module import Module
+from .layers import MLP, Dropout, Softmax
+from .module import Module, ModuleDict
 
 
 class Experts(Module):
@@ -88,7 +91,7 @@ class Gate(Module):
         rng, init, dtype = make_rng(seed), check_init(init), check_dtype(dtype)
         self.hidden = None
         if gate_units:
-            self.hidden = self.add_child("hidden", MLP(d_in, gate_units, rng, init=init, dtype=dtype))
+            self.hidden = MLP(d_in, gate_units, rng, init=init, dtype=dtype)
             d_in = gate_units[-1]
         self.add_param("W", init_weight(rng, (d_in, n_experts), d_in, init, dtype))
         self.add_param("b", init_bias(rng, (n_experts,), d_in, init, dtype))
@@ -164,3 +167,187 @@ def balance_loss_backward(gates: np.ndarray) -> np.ndarray:
     variance = importance.var(axis=1, keepdims=True)                       # (G, 1)
     dimportance = 2.0 * (importance - mean) / (n_experts * mean ** 2) - 2.0 * variance / (n_experts * mean ** 3)
     return np.broadcast_to(dimportance[:, None, :], gates.shape).astype(gates.dtype)   # (G, N, E)
+
+
+def scatter_gate(gate: np.ndarray, columns: np.ndarray, n_experts: int) -> np.ndarray:
+    """A gate over a subset of the experts, written into the full width with exact zeros elsewhere.
+
+    gate: (N, C), a softmax over the C experts ``columns`` (indices into the layer's E experts, in
+    increasing order) -> (N, E). The mixture then treats every gate alike: ``mix`` of the full
+    weights gives the same sum as mixing the C visible experts alone.
+    """
+    full = np.zeros((gate.shape[0], n_experts), dtype=gate.dtype)
+    full[:, columns] = gate
+    return full
+
+
+def scatter_gate_backward(dfull: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Gradient of ``scatter_gate``: dfull (N, E) -> dgate (N, C). The zeros written for the unseen
+    experts are constants, so their gradient goes nowhere; the visible columns pass theirs back."""
+    return dfull[:, columns]
+
+
+@dataclass(frozen=True)
+class ExpertGroup:
+    """``n_experts`` experts, named ``name`` (``shared``, ``task0``, ...), that read input stream
+    ``stream`` of their layer."""
+
+    name: str
+    n_experts: int
+    stream: int = 0
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """A gate named ``name`` (``task0``, ``shared``, ...) that reads input stream ``stream`` and is a
+    softmax over the experts of the groups named in ``groups``."""
+
+    name: str
+    groups: tuple
+    stream: int = 0
+
+
+class MixtureLayer(Module):
+    """Experts in groups and gates over subsets of them: S input streams -> G mixtures.
+
+    streams: S arrays (N, D_s) (a list, or a (S, N, D) array) -> mixed: (G, N, H).
+
+    - Expert group j is one ``Experts`` module (``experts.<name>``) of n_j experts, all reading stream
+      s_j. Laid side by side in the order of ``groups``, the groups give the layer's E experts,
+      (N, E, H).
+    - Gate g (``gates.<name>``) reads stream s_g and is a softmax over the experts of its groups only.
+      ``scatter_gate`` writes it into row g of the weights (G, N, E), with exact zeros for the experts
+      it cannot see, so one ``mix`` serves every configuration:
+
+          mixed[g] = sum_i weights[g, :, i] * experts[:, i]
+
+    The configurations the models use:
+
+        OMoE   one group ``shared``; one gate ``shared`` over it
+        MMoE   one group ``shared``; T gates ``task<k>`` over it
+        CGC    groups ``shared``, ``task0`` ... ``task<T-1>``; gate ``task<k>`` over ``shared`` + ``task<k>``
+        PLE    CGC per level, plus (below the last level) a gate ``shared`` over every group; above
+               level 0, group and gate ``task<k>`` read stream k and ``shared`` reads stream T
+
+    Two remedies for unused experts act only in training mode: ``balance_weight`` w makes
+    ``auxiliary_loss()`` w * sum over gates of the load-balancing loss of the gate's own softmax
+    (``balance_loss``), and ``expert_dropout`` r drops each expert for each row with probability r,
+    in every gate at once, and scales the kept weights by 1 / (1 - r) (so a row's weights no longer
+    sum to exactly 1; they do in expectation).
+    """
+
+    def __init__(self, stream_widths, groups, gates, expert_units, gate_units=(), seed=0,
+                 init: str = "uniform", dtype=np.float64, balance_weight: float = 0.0,
+                 expert_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.stream_widths = [check_positive_int(f"stream_widths[{i}]", w) for i, w in enumerate(stream_widths)]
+        self.groups, self.gate_specs = tuple(groups), tuple(gates)
+        self._check_structure()
+        self.balance_weight = check_number("balance_weight", balance_weight, allow_zero=True)
+        if not 0.0 <= float(expert_dropout) < 1.0:
+            raise ValueError(f"expert_dropout must lie in [0, 1), got {expert_dropout}")
+        rng, init, dtype = make_rng(seed), check_init(init), check_dtype(dtype)
+        self.dtype = dtype
+        self.experts = ModuleDict({group.name: Experts(self.stream_widths[group.stream], group.n_experts,
+                                                       expert_units, rng, init=init, dtype=dtype)
+                                   for group in self.groups})
+        self.units = check_units("expert_units", expert_units)[-1]            # H
+        offsets = np.cumsum([0] + [group.n_experts for group in self.groups])
+        self.group_columns = {group.name: np.arange(offsets[j], offsets[j + 1])
+                              for j, group in enumerate(self.groups)}
+        self.n_experts = int(offsets[-1])                                       # E
+        # Each gate's experts in the layer's order: (C_g,) column indices into the E experts.
+        self.gate_columns = [np.sort(np.concatenate([self.group_columns[name] for name in spec.groups]))
+                             for spec in self.gate_specs]
+        self.gates = ModuleDict({spec.name: Gate(self.stream_widths[spec.stream], len(columns), gate_units, rng,
+                                                 init=init, dtype=dtype)
+                                 for spec, columns in zip(self.gate_specs, self.gate_columns)})
+        self.every_gate_sees_all = all(len(columns) == self.n_experts for columns in self.gate_columns)
+        # The dropout draws from the generator only in training passes, after every weight was drawn,
+        # so a layer's initial weights do not depend on whether it uses dropout.
+        self.dropout = Dropout(expert_dropout, seed=rng, shared_axes=(0,))
+        self.balancing = False
+
+    def _check_structure(self) -> None:
+        names = [group.name for group in self.groups]
+        if not self.groups or len(set(names)) != len(names):
+            raise ValueError(f"groups must be one or more expert groups with distinct names, got {names}")
+        for group in self.groups:
+            check_positive_int(f"n_experts of group {group.name!r}", group.n_experts)
+            self._check_stream(f"group {group.name!r}", group.stream)
+        gate_names = [spec.name for spec in self.gate_specs]
+        if not self.gate_specs or len(set(gate_names)) != len(gate_names):
+            raise ValueError(f"gates must be one or more gates with distinct names, got {gate_names}")
+        for spec in self.gate_specs:
+            self._check_stream(f"gate {spec.name!r}", spec.stream)
+            unknown = [name for name in spec.groups if name not in names]
+            if not spec.groups or unknown:
+                raise ValueError(f"gate {spec.name!r} must mix one or more of the groups {names}, got {spec.groups}")
+        unseen = [name for name in names if not any(name in spec.groups for spec in self.gate_specs)]
+        if unseen:
+            raise ValueError(f"expert groups {unseen} are read by no gate: their experts could never train")
+
+    def _check_stream(self, what: str, stream) -> None:
+        if not (isinstance(stream, (int, np.integer)) and 0 <= stream < len(self.stream_widths)):
+            raise ValueError(f"{what} reads stream {stream!r}, "
+                             f"but the layer has streams 0..{len(self.stream_widths) - 1}")
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, streams) -> np.ndarray:
+        outputs = [self.experts[group.name].forward(streams[group.stream]) for group in self.groups]
+        self.expert_out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)  # (N, E, H)
+        self.gate_out = [self.gates[spec.name].forward(streams[spec.stream]) for spec in self.gate_specs]
+        if self.every_gate_sees_all:
+            self.weights = np.stack(self.gate_out)                                # (G, N, E)
+        else:
+            self.weights = np.stack([scatter_gate(gate, columns, self.n_experts)
+                                     for gate, columns in zip(self.gate_out, self.gate_columns)])
+        self.balancing = self.training and self.balance_weight > 0
+        self.balance = (self.balance_weight * sum(balance_loss(gate[None]) for gate in self.gate_out)
+                        if self.balancing else 0.0)
+        self.mixing = self.dropout.forward(self.weights)                          # (G, N, E)
+        return mix(self.mixing, self.expert_out)                                  # (G, N, H)
+
+    def auxiliary_loss(self) -> float:
+        return self.balance + super().auxiliary_loss()
+
+    # -- backward -----------------------------------------------------------------------------
+    def _gates_backward(self, dgates, streams_grad: list, input_grad: bool) -> None:
+        """dgates: G arrays (N, C_g), one per gate; adds each gate's input gradient to its stream."""
+        for spec, dgate in zip(self.gate_specs, dgates):
+            _add_to(streams_grad, spec.stream, self.gates[spec.name].backward(dgate, input_grad))
+
+    def backward(self, dmixed: np.ndarray, input_grad: bool = True) -> list | None:
+        """dmixed: (G, N, H) -> the gradient of each input stream, S arrays (N, D_s) (None with
+        ``input_grad=False``). Fan-outs: every expert feeds G mixtures (``mix_backward`` sums them),
+        and a stream feeds the expert groups and gates that read it (summed here)."""
+        dweights, dexperts = mix_backward(self.mixing, self.expert_out, dmixed)   # (G, N, E), (N, E, H)
+        dweights = self.dropout.backward(dweights)
+        streams_grad = [None] * len(self.stream_widths)
+        for group in self.groups:
+            columns = self.group_columns[group.name]
+            dgroup = dexperts if len(self.groups) == 1 else dexperts[:, columns[0]:columns[-1] + 1]
+            _add_to(streams_grad, group.stream, self.experts[group.name].backward(dgroup, input_grad))
+        if self.every_gate_sees_all:
+            dgates = list(dweights)
+        else:
+            dgates = [scatter_gate_backward(dweights[g], columns) for g, columns in enumerate(self.gate_columns)]
+        self._gates_backward(dgates, streams_grad, input_grad)
+        return streams_grad if input_grad else None
+
+    def backward_auxiliary(self, input_grad: bool = True) -> list | None:
+        """Add the load-balancing loss's gradient (from the last training forward) into the gates'
+        parameters; return its gradient for each input stream (None when not balancing, or with
+        ``input_grad=False``)."""
+        if not self.balancing:
+            return None
+        dgates = [self.balance_weight * balance_loss_backward(gate[None])[0] for gate in self.gate_out]
+        streams_grad = [None] * len(self.stream_widths)
+        self._gates_backward(dgates, streams_grad, input_grad)
+        return streams_grad if input_grad else None
+
+
+def _add_to(arrays: list, index: int, value) -> None:
+    """arrays[index] += value, where None means "nothing yet"; never writes into ``value``."""
+    if value is not None:
+        arrays[index] = value if arrays[index] is None else arrays[index] + value

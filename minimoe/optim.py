@@ -1,7 +1,10 @@
 """Optimizers, written out: SGD with momentum and Adam.
 
 ``step(params, grads)`` updates every array of ``params`` in place from the same-named entry of
-``grads`` (the flat dotted dicts of a model). State (velocities, moments) is kept per name.
+``grads`` (the dotted dicts of a model, or its flat buffers). State (velocities, moments) is kept per
+name and belongs to the array it was made for: stepping another array under a known name (a second
+model, or a model whose buffers were rebuilt) is refused with a clear error instead of applying one
+model's moments to another's parameters.
 """
 
 from __future__ import annotations
@@ -21,10 +24,34 @@ def _check_rate(name: str, value: float, low: float = 0.0, high: float = np.inf,
     return value
 
 
-class SGD:
+class Optimizer:
+    """What SGD and Adam share: the check that a name's state belongs to the array it was made for."""
+
+    def __init__(self) -> None:
+        self.owners: dict[str, np.ndarray] = {}
+
+    def check_owner(self, name: str, param: np.ndarray, grad: np.ndarray) -> bool:
+        """True the first time ``name`` is seen (its state must be created), False after; a clear
+        error if ``param`` is another array than the one the state was made for."""
+        if grad.shape != param.shape:
+            raise ValueError(f"gradient of {name!r} has shape {grad.shape}, the parameter {param.shape}")
+        owner = self.owners.get(name)
+        if owner is None:
+            self.owners[name] = param
+            return True
+        if owner is not param:
+            raise ValueError(f"{type(self).__name__} holds state for other parameters under {name!r} "
+                             f"(shape {owner.shape}; now given shape {param.shape}): an optimizer belongs to the "
+                             f"parameters it first stepped; create a new one for another model (or after "
+                             f"adding parameters to this one)")
+        return False
+
+
+class SGD(Optimizer):
     """v <- momentum * v + g;  p <- p - lr * v   (plain SGD when momentum = 0)."""
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0) -> None:
+        super().__init__()
         self.lr = _check_rate("lr", lr)
         self.momentum = _check_rate("momentum", momentum, 0.0, 1.0, low_open=False)
         self.velocity: dict[str, np.ndarray] = {}
@@ -32,6 +59,7 @@ class SGD:
     def step(self, params: dict, grads: dict) -> None:
         for name, param in params.items():
             grad = grads[name]
+            self.check_owner(name, param, grad)
             if self.momentum:
                 if name not in self.velocity:
                     self.velocity[name] = np.zeros_like(param)
@@ -42,7 +70,7 @@ class SGD:
             param -= self.lr * grad
 
 
-class Adam:
+class Adam(Optimizer):
     """Adam (Kingma and Ba, 2015), with bias correction folded into the step size:
 
         m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
@@ -55,6 +83,7 @@ class Adam:
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
+        super().__init__()
         self.lr = _check_rate("lr", lr)
         self.beta1 = _check_rate("betas[0]", betas[0], 0.0, 1.0, low_open=False)
         self.beta2 = _check_rate("betas[1]", betas[1], 0.0, 1.0, low_open=False)
@@ -71,7 +100,7 @@ class Adam:
         eps = self.eps * correction
         for name, param in params.items():
             grad = grads[name]
-            if name not in self.m:                      # first step: zero moments
+            if self.check_owner(name, param, grad):     # first step: zero moments
                 self.m[name], self.v[name] = np.zeros_like(param), np.zeros_like(param)
             m, v = self.m[name], self.v[name]
             m *= self.beta1

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "minimoe-model"
-VERSION = 1
+VERSION = 2          # 2: parameters named by the mixture layer (levels.0.experts.shared.W0, ...)
 _META_KEY = "__minimoe__"
 
 
@@ -73,11 +73,11 @@ def _assign(model, arrays: dict[str, np.ndarray], path) -> None:
 
 def load(path):
     """Rebuild a model saved with ``model.save(path)``."""
-    from .models import MODEL_CLASSES
+    from .models import MODELS
     meta, arrays = _read(path)
-    cls = MODEL_CLASSES.get(meta.get("class"))
+    cls = MODELS.get(meta.get("class"))
     if cls is None:
-        raise ValueError(f"{path} holds an unknown model class {meta.get('class')!r}; known: {sorted(MODEL_CLASSES)}")
+        raise ValueError(f"{path} holds an unknown model class {meta.get('class')!r}; known: {sorted(MODELS)}")
     try:
         model = cls(**meta["config"])
     except (TypeError, ValueError, KeyError) as error:

@@ -9,8 +9,6 @@ import numpy as np
 
 from .checks import check_positive_int, check_targets, make_rng
 from .losses import MultiTaskLoss
-from .metrics import auc, log_loss_from_logits, mse
-from .module import Module
 from .optim import Adam
 from .progress import ProgressBar
 
@@ -50,53 +48,50 @@ class History:
         return "\n".join(rows)
 
 
-def _check_loss_matches(loss: MultiTaskLoss, model) -> None:
-    if tuple(loss.tasks) != tuple(model.tasks):
-        raise ValueError(f"loss has tasks {loss.tasks} but the model has {model.tasks}")
-
-
 def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, loss=None,
         validation=None, seed=0, progress: bool = True, shuffle: bool = True,
-        early_stopping: int | None = None) -> History:
+        early_stopping: int | None = None, allow_missing: bool = True) -> History:
     """Train ``model`` on (X, Y) with minibatches; returns the per-epoch ``History``.
 
-    X: (N, D), Y: (N, T) (0/1 labels for binary tasks). ``optimizer`` defaults to Adam(lr=1e-3),
-    ``loss`` to the unweighted ``MultiTaskLoss`` of the model's tasks, ``validation`` is an optional
-    (X_val, Y_val). Batches are shuffled by ``seed``: the same seed gives the same run, bit for bit.
-    A non-finite loss or gradient stops training with ``NonFiniteLossError`` naming the epoch and
-    step; the parameters are left as they were before that step.
+    X: (N, D), Y: (N, T) (0/1 labels for binary tasks; NaN marks a missing label, unless
+    ``allow_missing=False``). ``optimizer`` defaults to Adam(lr=1e-3), ``loss`` to the unweighted
+    ``MultiTaskLoss`` of the model's tasks, ``validation`` is an optional (X_val, Y_val). Batches are
+    shuffled by ``seed``: the same seed gives the same run, bit for bit. A non-finite loss or gradient
+    stops training with ``NonFiniteLossError`` naming the epoch and step; the parameters are left as
+    they were before that step.
+
+    Each step, in training mode: ``forward``, the loss and the model's ``auxiliary_loss()`` (the
+    load-balancing loss of ``balance_weight``; its per-epoch mean is ``history.train_auxiliary``),
+    ``loss.backward_model(model)``, ``model.backward_auxiliary()``, one optimizer step over the
+    model's parameters and the loss's own (the log-variances of ``UncertaintyWeightedLoss``).
+    Validation runs in evaluation mode; the model is left in the mode it had.
 
     ``early_stopping=k`` (needs ``validation``) stops after k epochs without a lower validation
-    loss and puts back the parameters of the best epoch (``history.best_epoch``).
-
-    A ``loss`` with trainable parameters of its own (``UncertaintyWeightedLoss``: one log-variance
-    per task) is trained by the same optimizer, alongside the model. A model's ``auxiliary_loss``
-    (the load-balancing loss of ``balance_weight``) is added to the minimised total; its per-epoch
-    mean is ``history.train_auxiliary``.
+    loss and puts back the parameters of the best epoch (``history.best_epoch``), the loss's included.
     """
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     X = model.check_inputs(X)
-    Y = check_targets("Y", Y, model.tasks, n_rows=len(X), dtype=model.dtype)
+    Y = check_targets("Y", Y, model.tasks, n_rows=len(X), dtype=model.dtype, allow_missing=allow_missing)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError("validation must be a pair (X_val, Y_val)")
         X_val = model.check_inputs(validation[0])
         Y_val = check_targets("validation Y", validation[1], model.tasks, n_rows=len(X_val),
-                              dtype=model.dtype)
+                              dtype=model.dtype, allow_missing=allow_missing)
         validation = (X_val, Y_val)
     if early_stopping is not None:
         early_stopping = check_positive_int("early_stopping", early_stopping)
         if validation is None:
             raise ValueError("early_stopping needs validation data: pass validation=(X_val, Y_val)")
     optimizer = optimizer if optimizer is not None else Adam(lr=1e-3)
-    loss = loss if loss is not None else MultiTaskLoss(model.tasks, task_names=model.task_names)
-    _check_loss_matches(loss, model)
+    loss = loss if loss is not None else MultiTaskLoss(model.tasks)
+    loss.check_matches(model)
     rng = make_rng(seed)
     steps_per_epoch = -(-len(X) // batch_size)
     history = History(task_names=model.task_names)
     bar = ProgressBar(epochs * steps_per_epoch, f"{type(model).__name__}", enabled=progress)
     try:
-        with np.errstate(over="ignore", invalid="ignore"):   # divergence is caught below, by name
+        with np.errstate(over="ignore", invalid="ignore"), model.mode(training=True):  # divergence: caught by name
             _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
                           validation, early_stopping)
     finally:
@@ -104,42 +99,48 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
     return history
 
 
+def _flat_buffers(model, loss) -> tuple[dict, dict]:
+    """The optimizer's view: the model's and the loss's parameters, one flat buffer per dtype each.
+    SGD and Adam act element-wise, so stepping the buffers is the same update as stepping every array."""
+    params, grads = {}, {}
+    for owner, module in (("model", model), ("loss", loss)):
+        owner_params, owner_grads = module.flat_parameters()
+        for dtype, buffer in owner_params.items():
+            params[f"{owner}.{dtype}"], grads[f"{owner}.{dtype}"] = buffer, owner_grads[dtype]
+    return params, grads
+
+
 def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
                   validation, early_stopping) -> None:
-    # The model's parameters live in one flat buffer (Module.pack); SGD and Adam act element-wise,
-    # so stepping the buffer is the same update as stepping every array, in far fewer NumPy calls.
-    params, grads = {"parameters": model.flat_params}, {"parameters": model.flat_grads}
-    loss_params = loss.params if isinstance(loss, Module) else {}         # e.g. learned log-variances
-    for name, value in loss_params.items():
-        params[f"loss.{name}"], grads[f"loss.{name}"] = value, loss.grads[name]
+    params, grads = _flat_buffers(model, loss)
     n_rows = len(X)
+    labelled_rows = (~np.isnan(Y)).sum(axis=0)                              # (T,) per task
     steps_per_epoch = -(-n_rows // batch_size)
+    best = None
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
         loss_sums, auxiliary_sum = np.zeros(model.n_tasks), 0.0
         for step in range(1, steps_per_epoch + 1):
             rows = order[(step - 1) * batch_size: step * batch_size]
-            scores = model._forward(X[rows], training=True)               # (B, T)
-            total = loss.forward(scores, Y[rows], check=False) + model.auxiliary_loss
+            scores = model.forward(X[rows], check=False)                     # (B, T)
+            auxiliary = model.auxiliary_loss()
+            total = loss.forward(scores, Y[rows], check=False) + auxiliary
             if not np.isfinite(total):
                 raise NonFiniteLossError(f"loss became {total} at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
             model.zero_grad()
-            if loss_params:
-                loss.zero_grad()
-            if hasattr(loss, "backward_model"):
-                loss.backward_model(model)            # GradNorm: one backward per task, then new weights
-            else:
-                model._backward(loss.backward(), input_grad=False)      # d loss / d X is not needed
+            loss.zero_grad()
+            loss.backward_model(model)
+            model.backward_auxiliary(input_grad=False)
             if not all(np.isfinite(grad).all() for grad in grads.values()):
                 raise NonFiniteLossError(f"a gradient became non-finite at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
             optimizer.step(params, grads)
-            loss_sums += loss.task_losses * rows.size
-            auxiliary_sum += model.auxiliary_loss * rows.size
+            loss_sums += loss.task_losses * loss.task_counts
+            auxiliary_sum += auxiliary * rows.size
             bar.update(1, epoch=epoch, loss=total)
-        history.train_loss.append(loss_sums / n_rows)
+        history.train_loss.append(loss_sums / np.maximum(labelled_rows, 1))
         history.train_total.append(loss.combine(history.train_loss[-1]))
         history.train_auxiliary.append(auxiliary_sum / n_rows)
         if validation is not None:
@@ -147,26 +148,30 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
             val_total = loss.forward(model.predict_scores(X_val), Y_val, check=False)
             history.validation_loss.append(loss.task_losses.copy())
             history.validation_total.append(val_total)
-            bar.update(0, epoch=epoch, loss=history.train_total[-1], val_loss=val_total)
         history.epoch_seconds.append(time.perf_counter() - started)
+        bar.end_epoch(epoch=epoch, loss=history.train_total[-1],
+                      **({"val_loss": history.validation_total[-1]} if validation is not None else {}))
         if early_stopping is not None:
-            if history.best_epoch is None or val_total < history.validation_total[history.best_epoch - 1]:
-                history.best_epoch, best_params = epoch, model.flat_params.copy()
+            if best is None or val_total < history.validation_total[history.best_epoch - 1]:
+                history.best_epoch = epoch
+                best = ({name: buffer.copy() for name, buffer in params.items()}, loss.state())
             elif epoch - history.best_epoch >= early_stopping:
                 break
-    if early_stopping is not None:
-        model.flat_params[...] = best_params                  # the best epoch's parameters, in place
+    if best is not None:
+        for name, buffer in params.items():
+            buffer[...] = best[0][name]                       # the best epoch's parameters, in place
+        loss.restore(best[1])
 
 
-def evaluate(model, X, Y) -> dict[str, dict[str, float]]:
-    """Per task: ``{"auc", "log_loss"}`` for a binary task, ``{"mse"}`` for a regression task."""
+def evaluate(model, X, Y, allow_missing: bool = True) -> dict[str, dict[str, float]]:
+    """Per task, its metrics on the rows where it is labelled (``Task.metrics``: ``auc`` and
+    ``log_loss`` for a binary task, ``mse`` for a regression task) and ``n``, the number of those
+    rows. NaN labels are missing (an error with ``allow_missing=False``)."""
     scores = model.predict_scores(X)
-    Y = check_targets("Y", Y, model.tasks, n_rows=scores.shape[0])
+    Y = check_targets("Y", Y, model.tasks, n_rows=scores.shape[0], allow_missing=allow_missing)
     results = {}
-    for k, (task, name) in enumerate(zip(model.tasks, model.task_names)):
-        if task == "binary":
-            results[name] = {"auc": auc(Y[:, k], scores[:, k]),
-                             "log_loss": log_loss_from_logits(Y[:, k], scores[:, k])}
-        else:
-            results[name] = {"mse": mse(Y[:, k], scores[:, k])}
+    for k, task in enumerate(model.tasks):
+        labelled = ~np.isnan(Y[:, k])
+        results[task.name] = dict(task.metrics(Y[labelled, k], scores[labelled, k].astype(np.float64)),
+                                  n=int(labelled.sum()))
     return results

@@ -14,11 +14,10 @@ import numpy as np
 
 from .checks import check_number
 from .losses import MultiTaskLoss
-from .module import Module
 from .optim import Adam
 
 
-class UncertaintyWeightedLoss(Module):
+class UncertaintyWeightedLoss(MultiTaskLoss):
     """Task weights learned from each task's uncertainty (Kendall, Gal and Cipolla, CVPR 2018,
     "Multi-Task Learning Using Uncertainty to Weigh Losses for Scene Geometry and Semantics").
 
@@ -38,15 +37,13 @@ class UncertaintyWeightedLoss(Module):
     its learning rate per step, so when a task's loss is in the thousands (a duration in seconds)
     s_k = 0 is far from its optimum log L_k; start it there (a warm start), or train on log1p.
 
-    Same interface as ``MultiTaskLoss`` (``forward``, ``backward``, ``task_losses``, ``weights``,
-    ``combine``); ``backward`` also ADDS d L / d s into ``grads["log_variance"]``, and ``fit``
-    trains ``log_variance`` with the model's optimizer.
+    A ``MultiTaskLoss`` whose weights are learned: ``backward`` also ADDS d L / d s into
+    ``grads["log_variance"]``, and ``fit`` trains ``log_variance`` with the model's optimizer (and
+    restores it with early stopping). Missing labels are handled as in ``MultiTaskLoss``.
     """
 
     def __init__(self, tasks=("regression", "regression"), task_names=None, initial_log_variance=0.0) -> None:
-        super().__init__()
-        self.per_task = MultiTaskLoss(tasks, weights=None, task_names=task_names)   # unweighted L_k
-        self.tasks, self.task_names = self.per_task.tasks, self.per_task.task_names
+        super().__init__(tasks, weights=None, task_names=task_names)
         n_tasks = len(self.tasks)
         start = np.asarray(initial_log_variance, dtype=np.float64)
         if start.ndim == 0:
@@ -55,8 +52,7 @@ class UncertaintyWeightedLoss(Module):
             raise ValueError(f"initial_log_variance must be a finite number or {n_tasks} of them (one per task), "
                              f"got {initial_log_variance!r}")
         self.add_param("log_variance", start.copy())
-        self.scale = np.where(self.per_task.binary, 1.0, 0.5)               # c_k: (T,)
-        self.task_losses = None
+        self.scale = np.array([task.uncertainty_factor for task in self.tasks])   # c_k: (T,)
 
     @property
     def weights(self) -> np.ndarray:
@@ -71,35 +67,16 @@ class UncertaintyWeightedLoss(Module):
     def combine(self, task_losses: np.ndarray) -> float:
         return float(np.asarray(task_losses) @ self.weights + 0.5 * self._params["log_variance"].sum())
 
-    def forward(self, scores, targets, check: bool = True) -> float:
-        """scores, targets: (N, T) -> L (a float); ``task_losses`` keeps the T unweighted means."""
-        self.per_task.forward(scores, targets, check=check)
-        self.task_losses = self.per_task.task_losses                      # (T,)
-        return self.combine(self.task_losses)
-
     def backward(self) -> np.ndarray:
         """-> d L / d scores: (N, T). Adds d L / d s_k = -c_k exp(-s_k) L_k + 1/2 into grads."""
         if self.task_losses is None:
             raise RuntimeError("backward called before forward")
-        weights = self.weights                                            # (T,)
-        self._grads["log_variance"] += 0.5 - weights * self.task_losses
-        dscores = self.per_task.backward()                                # (N, T), unweighted
-        return dscores * weights.astype(dscores.dtype)
-
-    def __call__(self, scores, targets) -> float:
-        return self.forward(scores, targets)
+        self._grads["log_variance"] += 0.5 - self.weights * self.task_losses
+        return super().backward()
 
     def __repr__(self) -> str:
-        return f"UncertaintyWeightedLoss(tasks={self.tasks}, log_variance={self._params['log_variance']})"
-
-
-def shared_parameter_names(model) -> list[str]:
-    """Names of the parameters every task's loss reaches: all but the towers and, in a model with
-    one gate per task (MMoE), the gates."""
-    per_task = ["towers."]
-    if len(getattr(model, "gates", ())) > 1:
-        per_task.append("gates.")
-    return [name for name in model.params if not name.startswith(tuple(per_task))]
+        kinds = [task.kind for task in self.tasks]
+        return f"UncertaintyWeightedLoss(tasks={kinds}, log_variance={self._params['log_variance']})"
 
 
 def one_task_at_a_time(dscores: np.ndarray):
@@ -112,40 +89,31 @@ def one_task_at_a_time(dscores: np.ndarray):
 
 
 def task_gradient_norms(model, X, Y, loss=None) -> np.ndarray:
-    """(T,) the norm of each task's share of the loss gradient on the shared parameters.
+    """(T,) the norm of each task's share of the loss gradient on the shared parameters
+    (``model.shared_parameters()``).
 
     For task k this is || d (w_k L_k) / d theta_shared || with the weights of ``loss`` (default:
     the unweighted ``MultiTaskLoss`` of the model's tasks), on the rows (X, Y) given: one forward
-    (evaluation) pass, then one backward pass per task with the other tasks' score gradients set
-    to 0. When the norms differ by orders of magnitude, the largest task steers the shared layers
-    alone. The model's gradients are zeroed afterwards.
+    pass in evaluation mode, then one backward pass per task with the other tasks' score gradients
+    set to 0. When the norms differ by orders of magnitude, the largest task steers the shared layers
+    alone. The model's and the loss's gradients are zeroed afterwards.
     """
     loss = loss if loss is not None else MultiTaskLoss(model.tasks, task_names=model.task_names)
-    if tuple(loss.tasks) != tuple(model.tasks):
-        raise ValueError(f"loss has tasks {loss.tasks} but the model has {model.tasks}")
-    loss.forward(model.forward(X), Y)
-    if isinstance(loss, Module):
-        loss.zero_grad()
+    loss.check_matches(model)
+    with model.mode(training=False):
+        loss.forward(model.forward(X), Y)
+    loss.zero_grad()
     dscores = loss.backward()                                             # (N, T)
-    shared = shared_parameter_names(model)
+    shared = model.shared_parameters()
     norms = np.zeros(model.n_tasks)
     for k, only_task_k in one_task_at_a_time(dscores):
         model.zero_grad()
-        model.backward(only_task_k)
+        model.backward(only_task_k, input_grad=False)
         grads = model.grads
         norms[k] = np.sqrt(sum(float((grads[name] ** 2).sum()) for name in shared))
     model.zero_grad()
+    loss.zero_grad()
     return norms
-
-
-def last_shared_weight(model) -> str:
-    """The name of the weight matrix of the last layer every task reads: the experts' last layer
-    (``experts.W{L-1}``) or the shared bottom's last ``Linear``."""
-    prefix = "experts." if hasattr(model, "experts") else "bottom."
-    names = [name for name in model.params if name.startswith(prefix) and name.rsplit(".", 1)[-1].startswith("W")]
-    if not names:
-        raise TypeError(f"model must be a SharedBottom, OMoE or MMoE, got {type(model).__name__}")
-    return names[-1]
 
 
 class GradNormLoss(MultiTaskLoss):
@@ -153,7 +121,8 @@ class GradNormLoss(MultiTaskLoss):
     Lee and Rabinovich, ICML 2018, "GradNorm: Gradient Normalization for Adaptive Loss Balancing in
     Deep Multitask Networks").
 
-    At every training step, with W the last shared layer's weights (``last_shared_weight``):
+    At every training step, with W the weights of the last layer every task reaches
+    (``model.shared_parameters(last_layer=True)``):
 
         G_k = || d (w_k L_k) / d W ||                   task k's gradient norm on W
         r_k = (L_k / L_k(0)) / mean_j (L_j / L_j(0))    its relative inverse training rate
@@ -182,9 +151,10 @@ class GradNormLoss(MultiTaskLoss):
     def __init__(self, tasks=("regression", "regression"), alpha: float = 1.5, lr: float = 0.05,
                  weights=None, task_names=None) -> None:
         super().__init__(tasks, weights=weights, task_names=task_names)
-        if not (self.weights > 0).all():
+        if not (self._weights > 0).all():
             raise ValueError(f"weights must all be > 0 for GradNorm (it steps their logarithms), got {weights!r}")
-        self.weights *= len(self.tasks) / self.weights.sum()               # sum_k w_k = T
+        self._weights = self._weights * (len(self.tasks) / self._weights.sum())   # sum = T
+        self.log_weights = np.log(self._weights)      # u_k, what Adam steps (one array, kept)
         self.alpha = check_number("alpha", alpha, allow_zero=True)
         self.optimizer = Adam(lr=lr)
         self.initial_losses = None                 # (T,) L_k(0)
@@ -212,16 +182,24 @@ class GradNormLoss(MultiTaskLoss):
         if self.task_losses is None:
             raise RuntimeError("backward_model called before forward")
         dscores = self.backward()                                          # (N, T), with the weights
-        shared = model.grads[last_shared_weight(model)]
-        before = shared.copy()
+        grads = model.grads
+        last_layer = [grads[name] for name in model.shared_parameters(last_layer=True)]
+        before = [grad.copy() for grad in last_layer]
         grad_norms = np.zeros(len(self.tasks))
         for k, only_task_k in one_task_at_a_time(dscores):
-            model._backward(only_task_k, input_grad=False)                  # ADDS task k's gradients
-            grad_norms[k] = np.linalg.norm(shared - before)
-            before[...] = shared
+            model.backward(only_task_k, input_grad=False)                  # ADDS task k's gradients
+            grad_norms[k] = np.sqrt(sum(float(((grad - seen) ** 2).sum()) for grad, seen in zip(last_layer, before)))
+            for grad, seen in zip(last_layer, before):
+                seen[...] = grad
         self.grad_norms = grad_norms
         _, dweights = self.objective(grad_norms, self.task_losses)
-        log_weights = np.log(self.weights)                                 # u_k, from the current weights
-        self.optimizer.step({"log_weights": log_weights}, {"log_weights": dweights * self.weights})
-        self.weights[...] = np.exp(log_weights)
-        self.weights *= len(self.tasks) / self.weights.sum()               # sum_k w_k = T
+        self.log_weights[...] = np.log(self._weights)                     # u_k, from the current weights
+        self.optimizer.step({"log_weights": self.log_weights}, {"log_weights": dweights * self.weights})
+        self._weights[...] = np.exp(self.log_weights)
+        self._weights *= len(self.tasks) / self._weights.sum()    # sum_k w_k = T
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"weights": self._weights.copy()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        self._weights[...] = state["weights"]

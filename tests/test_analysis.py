@@ -66,10 +66,11 @@ def test_a_model_matches_a_permuted_copy_of_itself(rng):
     permuted = mm.MMoE(6, 5, (7,), (3,), seed=0)
     order = np.array([3, 0, 4, 1, 2])                                  # permuted expert j = model's order[j]
     for name in ("W0", "b0"):
-        permuted.experts.params[name][...] = model.experts.params[name][order]
+        permuted.params[f"levels.0.experts.shared.{name}"][...] = model.params[f"levels.0.experts.shared.{name}"][order]
     for k in range(2):
-        permuted.gates[k].params["W"][...] = model.gates[k].params["W"][:, order]
-        permuted.gates[k].params["b"][...] = model.gates[k].params["b"][order]
+        gate = f"levels.0.gates.task{k}"
+        permuted.params[f"{gate}.W"][...] = model.params[f"{gate}.W"][:, order]
+        permuted.params[f"{gate}.b"][...] = model.params[f"{gate}.b"][order]
     X = rng.standard_normal((300, 6))
     np.testing.assert_allclose(permuted.forward(X), model.forward(X), atol=1e-12)   # the same function
     inverse = np.argsort(order)                                        # model's expert i is permuted's inverse[i]
@@ -109,7 +110,7 @@ def test_the_load_balancing_loss_reduces_polarization(synthetic):
 
 
 def test_analysis_rejects_models_without_gates(rng):
-    with pytest.raises(TypeError, match="OMoE or MMoE"):
+    with pytest.raises(TypeError, match="must be a mixture model"):
         analysis.expert_usage(mm.SharedBottom(4, (5,), (3,)), rng.standard_normal((3, 4)))
     with pytest.raises(ValueError, match="at least 2"):
         analysis.expert_stability([mm.MMoE(4, 3, (5,), (3,))], rng.standard_normal((3, 4)))

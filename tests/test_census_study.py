@@ -5,9 +5,9 @@ import dataclasses
 
 import pytest
 
-from minimoe import census_study
 from minimoe.cli import main
 from minimoe.data.census import load_census
+from minimoe.studies import census as census_study
 
 from .helpers import real_test_file
 

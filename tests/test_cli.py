@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from minimoe import selfcheck
 from minimoe.cli import main
+from minimoe.studies import gradcheck_table as selfcheck
 
 
 def test_gradcheck_passes_every_row(capsys):
@@ -15,7 +15,7 @@ def test_gradcheck_passes_every_row(capsys):
     assert f"{len(rows)}/{len(rows)} gradients within their limit" in out
     for label in ("Linear", "Embedding", "Experts", "Gate", "SharedBottom", "OMoE", "MMoE", "MultiTaskLoss"):
         assert label in out
-    assert "experts.W1" in out and "gates.2.hidden.layers.0.W" in out
+    assert "levels.0.experts.shared.W1" in out and "levels.0.gates.task2.hidden.layers.0.W" in out
 
 
 def test_gradcheck_reports_a_broken_backward(monkeypatch, capsys):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from minimoe import experiments as ex
+from minimoe.studies import experiments as ex
 
 TINY = ex.Settings(n_features=10, n_train=300, n_test=200, n_experts=3, expert_units=(4,), bottom_units=(6,),
                    tower_units=(3,), epochs=2, batch_size=64)
@@ -67,7 +67,7 @@ def test_bad_arguments(call, match):
 
 def test_plots_are_drawn(tmp_path):
     pytest.importorskip("matplotlib")
-    from minimoe import plots
+    from minimoe.studies import plots
     results = ex.relatedness((1.0, 0.0), runs=2, settings=TINY, jobs=1, progress=False)
     plots.plot_relatedness(results, tmp_path / "relatedness.png")
     sweep = ex.experts_sweep((1, 2), runs=2, settings=TINY, jobs=1, progress=False)

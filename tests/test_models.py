@@ -60,7 +60,7 @@ def test_model_gradients_through_the_loss(kind, rng):
 def test_mmoe_gradients_with_saturated_gates(rng):
     model = build("MMoE", ("binary", "regression"), seed=rng)
     for k in range(2):
-        model.params[f"gates.{k}.W"][...] *= 1000.0               # one-hot gates
+        model.params[f"levels.0.gates.task{k}.W"][...] *= 1000.0   # one-hot gates
     X = rng.standard_normal((6, D))
     assert np.mean(model.gate_weights(X).max(axis=2) > 1 - 1e-12) >= 0.75   # most rows one-hot
     errors = check_module(model, X, floor=1.0)                    # gate gradients ~0: compare absolutely
@@ -83,29 +83,25 @@ def test_mmoe_gradients_at_logits_of_plus_minus_50(rng):
     assert max(errors.values()) < THRESHOLD_MODEL, errors
 
 
-def copy_params(source, target):
-    assert set(source.params) == set(target.params)
-    for name, value in source.params.items():
-        target.params[name][...] = value
-
-
 def test_mmoe_with_one_task_equals_omoe(rng):
     mmoe = mm.MMoE(D, n_experts=3, expert_units=(4,), tower_units=(3,), tasks=("binary",), seed=1)
     omoe = mm.OMoE(D, n_experts=3, expert_units=(4,), tower_units=(3,), tasks=("binary",), seed=2)
-    copy_params(mmoe, omoe)
+    # One task: MMoE's gate "task0" is OMoE's gate "shared"; everything else has the same name.
+    for name, value in mmoe.params.items():
+        omoe.params[name.replace("gates.task0.", "gates.shared.")][...] = value
     X, dscores = rng.standard_normal((7, D)), rng.standard_normal((7, 1))
     np.testing.assert_array_equal(mmoe.forward(X), omoe.forward(X))
     np.testing.assert_array_equal(mmoe.backward(dscores), omoe.backward(dscores))
     for name in mmoe.grads:
-        np.testing.assert_array_equal(mmoe.grads[name], omoe.grads[name])
+        np.testing.assert_array_equal(mmoe.grads[name], omoe.grads[name.replace("gates.task0.", "gates.shared.")])
 
 
 def test_omoe_with_one_expert_is_a_shared_bottom(rng):
     omoe = mm.OMoE(D, n_experts=1, expert_units=(6, 4), tower_units=(3,), seed=1)
     bottom = mm.SharedBottom(D, bottom_units=(6, 4), tower_units=(3,), seed=2)
     for layer in range(2):
-        bottom.params[f"bottom.layers.{2 * layer}.W"][...] = omoe.params[f"experts.W{layer}"][0]
-        bottom.params[f"bottom.layers.{2 * layer}.b"][...] = omoe.params[f"experts.b{layer}"][0]
+        bottom.params[f"bottom.layers.{2 * layer}.W"][...] = omoe.params[f"levels.0.experts.shared.W{layer}"][0]
+        bottom.params[f"bottom.layers.{2 * layer}.b"][...] = omoe.params[f"levels.0.experts.shared.b{layer}"][0]
     for name in bottom.params:
         if name.startswith("towers."):
             bottom.params[name][...] = omoe.params[name]
@@ -119,7 +115,7 @@ def test_omoe_shares_its_gate_and_mmoe_has_one_per_task(rng):
     omoe, mmoe = build("OMoE", ("binary",) * 3), build("MMoE", ("binary",) * 3)
     g = omoe.gate_weights(X)
     assert g.shape == (3, 4, 4) and np.array_equal(g[0], g[2])
-    assert len(omoe.gates) == 1 and len(mmoe.gates) == 3
+    assert len(omoe.levels[0].gates) == 1 and len(mmoe.levels[0].gates) == 3
     assert mmoe.gate_weights(X).shape == (3, 4, 4)
 
 
@@ -195,7 +191,8 @@ class TestBadInput:
         (dict(n_experts=2.0), TypeError, "n_experts must be a positive int"),
         (dict(expert_units=()), ValueError, "expert_units must hold at least one layer width"),
         (dict(expert_units=(4, 0)), ValueError, r"expert_units\[1\] must be >= 1"),
-        (dict(tasks=("binary", "click")), ValueError, r"tasks\[1\] must be one of \('binary', 'regression'\)"),
+        (dict(tasks=("binary", "click")), ValueError,
+         r"tasks\[1\] must be one of \('binary', 'regression'\) or a Task"),
         (dict(tasks="binary"), TypeError, "tasks must be a tuple"),
         (dict(tasks=()), ValueError, "tasks must name at least one task"),
         (dict(task_names=("a",)), ValueError, "task_names must have one name per task"),
@@ -229,9 +226,9 @@ def test_skipping_the_input_gradient_leaves_parameter_gradients_unchanged(kind, 
     X, dscores = rng.standard_normal((5, D)), rng.standard_normal((5, 2))
     model.forward(X)
     model.zero_grad()
-    assert model._backward(dscores) is not None
+    assert model.backward(dscores) is not None
     full = {name: grad.copy() for name, grad in model.grads.items()}
     model.zero_grad()
-    assert model._backward(dscores, input_grad=False) is None
+    assert model.backward(dscores, input_grad=False) is None
     for name, grad in model.grads.items():
         np.testing.assert_array_equal(grad, full[name], err_msg=name)

@@ -39,7 +39,8 @@ def test_dropout_keeps_the_expected_value_and_is_the_identity_outside_training(r
     assert set(np.unique(out)) <= {0.0, 1 / 0.75}
     assert abs(out.mean() - 1.0) < 0.02                # 20,000 draws: the mean is 1 within ~3 sd
     assert abs((out == 0).mean() - 0.25) < 0.02
-    assert layer.forward(x, training=False) is x
+    layer.eval()
+    assert layer.forward(x) is x
     np.testing.assert_array_equal(layer.backward(x), x)   # no mask after an evaluation pass
 
 
@@ -76,59 +77,66 @@ def test_training_pass_gradients(kind, balance_weight, expert_dropout, rng):
     X = rng.standard_normal((9, 5))
     errors = check_training_pass(model, X)
     assert max(errors.values()) < THRESHOLD_MODEL, errors
+    dropout = next(m for m in model.modules() if isinstance(m, Dropout))   # found by type
     if expert_dropout:
-        assert (model.expert_dropout.mask == 0).any()     # the check covered dropped experts
+        assert (dropout.mask == 0).any()                 # the check covered dropped experts
     if balance_weight:
-        assert model.auxiliary_loss > 0
+        assert model.auxiliary_loss() > 0
     assert_gradients_live(model)                         # the last backward of the check
 
 
 def test_the_training_pass_check_can_fail(rng):
-    """A model whose training forward adds the balancing loss but whose backward forgets its
-    gradient is caught on the gates."""
+    """A model whose auxiliary backward forgets the balancing gradient is caught on the gates."""
 
     class ForgetsTheBalancingGradient(mm.MMoE):
-        def _forward(self, X, training=False):
-            scores = super()._forward(X, training)
-            self._balancing = False                      # _backward then skips the balancing gradient
-            return scores
+        def backward_auxiliary(self, input_grad=True):
+            return None
 
     X = rng.standard_normal((9, 5))
     right = mm.MMoE(5, 4, (6,), (3,), seed=3, balance_weight=1.0)
     assert max(check_training_pass(right, X).values()) < THRESHOLD_MODEL
     errors = check_training_pass(ForgetsTheBalancingGradient(5, 4, (6,), (3,), seed=3, balance_weight=1.0), X)
-    assert max(error for name, error in errors.items() if name.startswith("gates.")) > 1e-3, errors
+    assert max(error for name, error in errors.items() if ".gates." in name) > 1e-3, errors
 
 
-def test_the_balance_gradient_reaches_the_gates(rng):
+def test_the_balance_gradient_reaches_the_gates_through_its_own_call(rng):
     plain = mm.MMoE(5, 4, (6,), (3,), seed=0)
     balanced = mm.MMoE(5, 4, (6,), (3,), seed=0, balance_weight=2.0)
     X, dout = rng.standard_normal((8, 5)), rng.standard_normal((8, 2))
     grads = []
     for model in (plain, balanced):
         model.zero_grad()
-        model.forward(X, training=True)
+        model.forward(X)
         model.backward(dout)
-        grads.append(model.grads)
-    assert not np.allclose(grads[0]["gates.0.W"], grads[1]["gates.0.W"])
-    np.testing.assert_array_equal(grads[0]["towers.0.layers.0.W"], grads[1]["towers.0.layers.0.W"])
+        grads.append({name: grad.copy() for name, grad in model.grads.items()})
+    for name in grads[0]:                                  # backward alone: the same for both
+        np.testing.assert_array_equal(grads[0][name], grads[1][name], err_msg=name)
+    balanced.backward_auxiliary()
+    assert not np.allclose(grads[0]["levels.0.gates.task0.W"], balanced.grads["levels.0.gates.task0.W"])
+    np.testing.assert_array_equal(grads[0]["towers.0.layers.0.W"], balanced.grads["towers.0.layers.0.W"])
 
 
 def test_remedies_act_only_in_training(rng):
     plain = mm.MMoE(5, 4, (6,), (3,), seed=0)
     treated = mm.MMoE(5, 4, (6,), (3,), seed=0, balance_weight=1.0, expert_dropout=0.5)
-    np.testing.assert_array_equal(plain.flat_params, treated.flat_params)   # same initial weights
+    for name, value in plain.params.items():
+        np.testing.assert_array_equal(value, treated.params[name])          # same initial weights
     X = rng.standard_normal((8, 5))
+    np.testing.assert_array_equal(plain.predict(X), treated.predict(X))
+    treated.eval()
     np.testing.assert_array_equal(plain.forward(X), treated.forward(X))
-    assert treated.auxiliary_loss == 0.0
-    assert not np.allclose(treated.forward(X, training=True), plain.forward(X))
+    assert treated.auxiliary_loss() == 0.0
+    treated.train()
+    assert not np.allclose(treated.forward(X), plain.forward(X))
+    assert treated.auxiliary_loss() > 0
 
 
 def test_remedies_are_saved_with_the_model(tmp_path):
     model = mm.MMoE(5, 4, (6,), (3,), seed=0, balance_weight=0.25, expert_dropout=0.1)
     model.save(tmp_path / "m.npz")
     loaded = mm.load(tmp_path / "m.npz")
-    assert loaded.balance_weight == 0.25 and loaded.expert_dropout.rate == 0.1
+    assert loaded.config["balance_weight"] == 0.25 and loaded.config["expert_dropout"] == 0.1
+    assert loaded.levels[0].balance_weight == 0.25 and loaded.levels[0].dropout.rate == 0.1
 
 
 @pytest.mark.parametrize("kwargs, name", [({"balance_weight": -1.0}, "balance_weight"),

@@ -70,9 +70,9 @@ def test_a_file_with_a_wrong_shape_is_refused(tmp_path):
     model.save(path)
     with np.load(path) as archive:
         arrays = {name: archive[name] for name in archive.files}
-    arrays["experts.W0"] = np.zeros((3, 4, 6))
+    arrays["levels.0.experts.shared.W0"] = np.zeros((3, 4, 6))
     np.savez(path, **arrays)
-    with pytest.raises(ValueError, match=r"parameter experts.W0 has shape \(3, 4, 6\)"):
+    with pytest.raises(ValueError, match=r"parameter levels.0.experts.shared.W0 has shape \(3, 4, 6\)"):
         mm.load(path)
 
 

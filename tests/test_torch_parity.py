@@ -25,17 +25,19 @@ def torch_forward(model, params, X):
         inputs = [shared] * model.n_tasks
     else:
         h = x
-        for layer in range(model.experts.n_layers):
-            W, b = params[f"experts.W{layer}"], params[f"experts.b{layer}"]
+        for layer in range(len(model.config["expert_units"])):
+            W, b = params[f"levels.0.experts.shared.W{layer}"], params[f"levels.0.experts.shared.b{layer}"]
             h = torch.relu(torch.einsum("nd,edh->neh", h, W) + b if layer == 0 else
                            torch.einsum("ned,edh->neh", h, W) + b)
-        gates = []
-        for g in range(len(model.gates)):
-            hidden = x
+        one_gate = isinstance(model, mm.OMoE)
+        gate_names = ["shared" if one_gate else f"task{k}" for k in range(model.n_tasks)]
+        inputs = []
+        for name in gate_names:
+            prefix, hidden = f"levels.0.gates.{name}", x
             if model.config["gate_units"]:
-                hidden = mlp(x, f"gates.{g}.hidden", len(model.config["gate_units"]), True)
-            gates.append(torch.softmax(hidden @ params[f"gates.{g}.W"] + params[f"gates.{g}.b"], dim=1))
-        inputs = [torch.einsum("ne,neh->nh", gates[g], h) for g in model.gate_of_task]
+                hidden = mlp(x, f"{prefix}.hidden", len(model.config["gate_units"]), True)
+            gate = torch.softmax(hidden @ params[f"{prefix}.W"] + params[f"{prefix}.b"], dim=1)
+            inputs.append(torch.einsum("ne,neh->nh", gate, h))
     n_tower_layers = len(model.config["tower_units"]) + 1
     return torch.cat([mlp(inputs[k], f"towers.{k}", n_tower_layers, False) for k in range(model.n_tasks)], dim=1)
 
@@ -50,7 +52,7 @@ def test_scores_and_gradients_match_pytorch(build):
     model = build()
     rng = np.random.default_rng(0)
     X = rng.standard_normal((9, 6))
-    Y = np.stack([rng.integers(0, 2, 9) if t == "binary" else rng.standard_normal(9) for t in model.tasks], 1)
+    Y = np.stack([rng.integers(0, 2, 9) if t.kind == "binary" else rng.standard_normal(9) for t in model.tasks], 1)
     loss = mm.MultiTaskLoss(model.tasks, weights=np.linspace(0.5, 1.5, model.n_tasks))
     scores = model.forward(X)
     loss.forward(scores, Y)
@@ -64,7 +66,7 @@ def test_scores_and_gradients_match_pytorch(build):
     for k, task in enumerate(model.tasks):
         s, y = torch_scores[:, k], targets[:, k]
         per_row = (torch.nn.functional.binary_cross_entropy_with_logits(s, y, reduction="none")
-                   if task == "binary" else (s - y) ** 2)
+                   if task.kind == "binary" else (s - y) ** 2)
         total = total + loss.weights[k] * per_row.mean()
     total.backward()
 

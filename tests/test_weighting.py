@@ -5,12 +5,7 @@ import pytest
 
 import minimoe as mm
 from minimoe.gradcheck import THRESHOLD_BLOCK, check_loss, numerical_gradient, relative_error
-from minimoe.weighting import (
-    UncertaintyWeightedLoss,
-    last_shared_weight,
-    shared_parameter_names,
-    task_gradient_norms,
-)
+from minimoe.weighting import UncertaintyWeightedLoss, task_gradient_norms
 
 
 def _scores_and_targets(rng, n=11):
@@ -83,15 +78,22 @@ def test_uncertainty_weighting_recovers_the_noise_variance_ratio():
 def test_shared_parameters_by_model():
     sb = mm.SharedBottom(4, (5,), (3,))
     omoe, mmoe = mm.OMoE(4, 3, (5,), (3,)), mm.MMoE(4, 3, (5,), (3,))
-    assert all(name.startswith("bottom.") for name in shared_parameter_names(sb))
-    assert any(name.startswith("gates.") for name in shared_parameter_names(omoe))   # one gate, shared
-    assert all(name.startswith("experts.") for name in shared_parameter_names(mmoe))
+    assert sb.shared_parameters() == ["bottom.layers.0.W", "bottom.layers.0.b"]
+    assert set(omoe.shared_parameters()) == {"levels.0.experts.shared.W0", "levels.0.experts.shared.b0",
+                                             "levels.0.gates.shared.W", "levels.0.gates.shared.b"}  # one gate, shared
+    assert mmoe.shared_parameters() == ["levels.0.experts.shared.W0", "levels.0.experts.shared.b0"]
 
 
-def test_last_shared_weight_by_model():
-    assert last_shared_weight(mm.SharedBottom(4, (5, 6), (3,))) == "bottom.layers.2.W"
-    assert last_shared_weight(mm.MMoE(4, 3, (5, 6), (3,))) == "experts.W1"
-    assert last_shared_weight(mm.OMoE(4, 3, (5,), (3,))) == "experts.W0"
+def test_shared_parameters_include_the_input_layer():
+    inputs = mm.FeatureInput([5, 3], n_numeric=2, seed=0)
+    model = mm.MMoE(None, 2, (4,), (3,), inputs=inputs)
+    assert {"inputs.embeddings.0.W", "inputs.embeddings.1.W"} <= set(model.shared_parameters())
+
+
+def test_last_shared_layer_by_model():
+    assert mm.SharedBottom(4, (5, 6), (3,)).shared_parameters(last_layer=True) == ["bottom.layers.2.W"]
+    assert mm.MMoE(4, 3, (5, 6), (3,)).shared_parameters(last_layer=True) == ["levels.0.experts.shared.W1"]
+    assert mm.OMoE(4, 3, (5,), (3,)).shared_parameters(last_layer=True) == ["levels.0.experts.shared.W0"]
 
 
 def test_task_gradient_norms_show_the_scale_problem():
@@ -103,7 +105,7 @@ def test_task_gradient_norms_show_the_scale_problem():
     # Static weights scale each task's share exactly.
     weighted = task_gradient_norms(model, X, Y, mm.MultiTaskLoss(model.tasks, weights=[3.0, 0.5]))
     np.testing.assert_allclose(weighted, norms * [3.0, 0.5], rtol=1e-10)
-    assert not model.flat_grads.any()
+    assert not any(grads.any() for grads in model.flat_parameters()[1].values())
 
 
 def test_task_gradient_norms_add_up_to_the_joint_gradient(rng):
@@ -113,7 +115,7 @@ def test_task_gradient_norms_add_up_to_the_joint_gradient(rng):
     loss.forward(model.forward(X), Y)
     model.zero_grad()
     model.backward(loss.backward())
-    joint = np.concatenate([model.grads[name].ravel() for name in shared_parameter_names(model)])
+    joint = np.concatenate([model.grads[name].ravel() for name in model.shared_parameters()])
     norms = task_gradient_norms(model, X, Y)
     assert np.linalg.norm(joint) <= norms.sum() + 1e-9                     # triangle inequality
     assert np.linalg.norm(joint) >= abs(norms[0] - norms[1]) - 1e-9
@@ -162,12 +164,12 @@ def test_gradnorm_backward_is_the_joint_gradient_and_measures_each_task():
     loss.forward(model.forward(X), Y)
     model.zero_grad()
     loss.backward_model(model)
-    per_task_passes = model.flat_grads.copy()
+    per_task_passes = model.flat_parameters()[1]["float64"].copy()
     plain = mm.MultiTaskLoss(model.tasks, weights=weights_before)
     plain.forward(model.forward(X), Y)
     model.zero_grad()
     model.backward(plain.backward())
-    np.testing.assert_allclose(per_task_passes, model.flat_grads, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(per_task_passes, model.flat_parameters()[1]["float64"], rtol=1e-10, atol=1e-14)
     assert loss.grad_norms.shape == (2,) and (loss.grad_norms > 0).all()
     assert loss.weights.sum() == pytest.approx(2.0) and (loss.weights > 0).all()
     # One adaptation step, from the weights set by hand: the task whose norm exceeds its target

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checks import make_rng
-from .inputs import FeatureInput
-from .models import MMoE, OMoE, SharedBottom
-from .optim import Adam
-from .train import evaluate, fit
+from ..checks import make_rng
+from ..inputs import FeatureInput
+from ..models import MODELS as MODEL_CLASSES
+from ..optim import Adam
+from ..train import evaluate, fit
 
 MODELS = ("SharedBottom", "OMoE", "MMoE")
 
@@ -57,12 +57,11 @@ def build_census_model(name: str, data, settings: CensusSettings, seed):
                           embedding_dims=settings.embedding_dim, embedding_std=settings.embedding_std, seed=rng)
     common = dict(tower_units=settings.tower_units, tasks=("binary",) * len(data.task_names),
                   task_names=data.task_names, inputs=inputs, seed=rng)
-    if name == "SharedBottom":
-        return SharedBottom(None, bottom_units=settings.bottom_units, **common)
-    if name in ("OMoE", "MMoE"):
-        cls = OMoE if name == "OMoE" else MMoE
-        return cls(None, n_experts=settings.n_experts, expert_units=settings.expert_units, **common)
-    raise ValueError(f"model must be one of {MODELS}, got {name!r}")
+    if name not in MODEL_CLASSES:
+        raise ValueError(f"model must be one of {tuple(MODEL_CLASSES)}, got {name!r}")
+    sizes = ({"bottom_units": settings.bottom_units} if name == "SharedBottom"
+             else {"n_experts": settings.n_experts, "expert_units": settings.expert_units})
+    return MODEL_CLASSES[name](None, **common, **sizes)
 
 
 def train_on_census(name: str, data, seed: int = 0, settings: CensusSettings = CensusSettings(),

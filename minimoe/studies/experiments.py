@@ -25,14 +25,17 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from .checks import check_correlation, check_positive_int
-from .data import make_synthetic
-from .models import MMoE, OMoE, SharedBottom
-from .optim import Adam
-from .progress import ProgressBar
-from .train import evaluate, fit
+from ..checks import check_correlation, check_positive_int
+from ..data import make_synthetic
+from ..models import MODELS as MODEL_CLASSES
+from ..optim import Adam
+from ..presets import MMOE_PAPER
+from ..progress import ProgressBar
+from ..train import evaluate, fit
 
-MODELS = ("SharedBottom", "OMoE", "MMoE")
+MODELS = ("SharedBottom", "OMoE", "MMoE")          # compared by default
+# A model's seed derives from its position in the registry, which only ever grows at the end.
+_SEED_ORDER = tuple(MODEL_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,10 @@ class Settings:
     n_features: int = 100
     n_train: int = 10_000
     n_test: int = 2_000
-    n_experts: int = 8
-    expert_units: tuple = (16,)
-    bottom_units: tuple = (113,)
-    tower_units: tuple = (8,)
+    n_experts: int = MMOE_PAPER.n_experts
+    expert_units: tuple = MMOE_PAPER.expert_units
+    bottom_units: tuple = MMOE_PAPER.bottom_units
+    tower_units: tuple = MMOE_PAPER.tower_units
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-2                 # Adam's learning rate for every model ...
@@ -68,8 +71,8 @@ class Settings:
             if not (lr > 0 and math.isfinite(lr)):
                 raise ValueError(f"learning rate of {name} must be a positive number, got {lr}")
         for model, _ in self.model_lr:
-            if model not in MODELS:
-                raise ValueError(f"model_lr names an unknown model {model!r}; models are {MODELS}")
+            if model not in MODEL_CLASSES:
+                raise ValueError(f"model_lr names an unknown model {model!r}; models are {tuple(MODEL_CLASSES)}")
         if not (self.scale > 0 and math.isfinite(self.scale)):
             raise ValueError(f"scale must be a positive number, got {self.scale}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -108,19 +111,17 @@ def _seeds(settings: Settings, spec: RunSpec) -> tuple[np.random.SeedSequence, n
     run sees the same data; the model's initialisation and batch order also depend on the model."""
     correlation_key = int(round((spec.correlation + 1.0) * 1_000_000))
     data = np.random.SeedSequence([settings.seed, correlation_key, spec.run])
-    model = np.random.SeedSequence([settings.seed, correlation_key, spec.run, MODELS.index(spec.model)])
+    model = np.random.SeedSequence([settings.seed, correlation_key, spec.run, _SEED_ORDER.index(spec.model)])
     return data, model
 
 
-def build_model(name: str, settings: Settings, n_experts: int, seed) -> SharedBottom | OMoE | MMoE:
-    common = dict(n_features=settings.n_features, tower_units=settings.tower_units,
-                  tasks=("regression", "regression"), seed=seed)
-    if name == "SharedBottom":
-        return SharedBottom(bottom_units=settings.bottom_units, **common)
-    if name in ("OMoE", "MMoE"):
-        cls = OMoE if name == "OMoE" else MMoE
-        return cls(n_experts=n_experts, expert_units=settings.expert_units, **common)
-    raise ValueError(f"model must be one of {MODELS}, got {name!r}")
+def build_model(name: str, settings: Settings, n_experts: int, seed):
+    """The registered model class ``name`` at the settings' sizes, for the two regression tasks."""
+    _check_models([name])
+    sizes = ({"bottom_units": settings.bottom_units} if name == "SharedBottom"
+             else {"n_experts": n_experts, "expert_units": settings.expert_units})
+    return MODEL_CLASSES[name](settings.n_features, tower_units=settings.tower_units,
+                               tasks=("regression", "regression"), seed=seed, **sizes)
 
 
 def run_one(spec: RunSpec, settings: Settings) -> RunResult:
@@ -187,8 +188,8 @@ def run_many(specs: list[RunSpec], settings: Settings, jobs: int | None = None,
 
 def _check_models(models) -> None:
     for model in models:
-        if model not in MODELS:
-            raise ValueError(f"models must be among {MODELS}, got {model!r}")
+        if model not in MODEL_CLASSES:
+            raise ValueError(f"models must be among {tuple(MODEL_CLASSES)}, got {model!r}")
 
 
 def relatedness(correlations=(1.0, 0.9, 0.5, 0.0, -0.5), runs: int = 5, models=MODELS,
