@@ -49,6 +49,16 @@ def expert_usage(model, X, level: int = -1) -> np.ndarray:
     return model.gate_weights(X, level=level).mean(axis=1)
 
 
+def group_usage(model, X, level: int = -1) -> tuple[list[str], np.ndarray]:
+    """(group names, (T, groups)): the share of each task's gate weight that goes to each expert
+    group of ``level`` (``shared``, ``task<k>``; ``model.expert_groups``). How much a task leans on
+    its own experts against the shared ones; rows sum to 1."""
+    _check_mixture_model(model)
+    usage = expert_usage(model, X, level)                                    # (T, E)
+    groups = model.expert_groups(level)
+    return list(groups), np.stack([usage[:, columns].sum(axis=1) for columns in groups.values()], axis=1)
+
+
 def normalized_entropy(distributions: np.ndarray) -> np.ndarray:
     """Entropy of distributions over the last axis, divided by log E: in [0, 1] (0 for E = 1)."""
     n = distributions.shape[-1]

@@ -33,6 +33,7 @@ from .layers import Dropout
 STEP = 1e-6
 THRESHOLD_BLOCK = 1e-7     # layers and other building blocks
 THRESHOLD_MODEL = 1e-6     # whole models
+MODULE_FLOOR = 1e-3        # arrays are compared on at least this fraction of the module's largest gradient
 
 
 def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-8) -> float:
@@ -91,7 +92,7 @@ def _add(a, b):
 
 
 def check_module(module, x, dout: np.ndarray | None = None, seed: int = 0,
-                 floor: float = 1e-8) -> dict[str, float]:
+                 floor: float = 1e-8, module_floor: float = MODULE_FLOOR) -> dict[str, float]:
     """Relative error of every parameter gradient and of the input gradient of ``module``.
 
     The scalar checked is  sum(forward(x) * dout) + auxiliary_loss(), in the module's current mode:
@@ -99,8 +100,14 @@ def check_module(module, x, dout: np.ndarray | None = None, seed: int = 0,
     entry of ``module.grads`` (and the input gradient, under ``"input"``, when x is a float array)
     compared with central differences. In training mode a regulariser (the load-balancing loss) is
     included and every dropout mask is drawn once and frozen while x and the parameters are nudged.
-    ``dout`` defaults to a seeded standard-normal array; ``floor`` is passed to ``relative_error``.
-    Returns {name: relative error}.
+    ``dout`` defaults to a seeded standard-normal array.
+
+    Each array's relative error has the floor max(``floor``, ``module_floor`` * G), G the largest
+    analytic gradient entry of the whole module. Central differences in float64 resolve a gradient
+    only to about 1e-10 of the objective, so an array whose gradient is a millionth of the module's
+    largest (a gate two levels below the towers of a PLE) would show rounding noise as a "relative
+    error" of 1e-5; on the module's scale it is compared to within 1e-9 of G, which any mistake
+    in its backward pass exceeds. Returns {name: relative error}.
     """
     x_work = x.copy() if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) else x
     out = module.forward(x_work)                                # draws the masks used throughout
@@ -111,6 +118,8 @@ def check_module(module, x, dout: np.ndarray | None = None, seed: int = 0,
         module.forward(x_work)
         dx = _add(module.backward(dout.copy()), module.backward_auxiliary())
         analytic = {name: grad.copy() for name, grad in module.grads.items()}
+        largest = max([float(np.abs(grad).max()) for grad in analytic.values() if grad.size] + [0.0])
+        floor = max(floor, module_floor * largest)
 
         def objective():
             return np.asarray(np.sum(module.forward(x_work) * dout) + module.auxiliary_loss())

@@ -1,4 +1,4 @@
-"""Shared-Bottom, One-gate MoE (OMoE) and Multi-gate MoE (MMoE).
+"""Shared-Bottom, One-gate MoE (OMoE), Multi-gate MoE (MMoE), CGC and PLE.
 
 All of them map X: (N, D) to scores: (N, T), one column per task: a logit for a binary task, a
 value for a regression task. Every tower is an MLP of widths ``tower_units`` followed by a linear
@@ -7,6 +7,8 @@ layer to one output.
     Shared-Bottom  y_k = h_k(f(x))
     OMoE           y_k = h_k(sum_i g_i(x) f_i(x))        one gate g for all tasks
     MMoE           y_k = h_k(sum_i g_{k,i}(x) f_i(x))    one gate g_k per task
+    CGC            y_k = h_k(sum_{i in S_k + S_0} g_{k,i}(x) f_i(x))   task experts S_k next to shared S_0
+    PLE            CGC levels stacked, with a shared gate between them
 
 The mixture models are configurations of one block, ``MixtureLayer`` (``moe.py``), kept in
 ``levels``; ``MixtureModel`` runs any stack of them.
@@ -346,6 +348,11 @@ class MixtureModel(MultiTaskModel):
             streams = level.forward(streams)
         return self.levels[index]
 
+    def expert_groups(self, level: int = -1) -> dict[str, np.ndarray]:
+        """{group name: the indices of its experts among the E of ``level``} (``shared``,
+        ``task<k>``): which columns of ``gate_weights`` and ``expert_outputs`` belong to which group."""
+        return {name: columns.copy() for name, columns in self.levels[self._level_index(level)].group_columns.items()}
+
     @property
     def n_experts(self) -> int:
         """E of the last level (the experts the towers' mixtures are made of)."""
@@ -398,5 +405,106 @@ class MMoE(MixtureModel):
                           balance_weight, expert_dropout)
 
 
-MODELS = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE)}
+def _task_expert_counts(n_task_experts, n_tasks: int) -> list[int]:
+    """One count of task-specific experts per task, from an int or a list of T ints (0 allowed)."""
+    counts = [n_task_experts] * n_tasks if isinstance(n_task_experts, (int, np.integer)) else list(n_task_experts)
+    if len(counts) != n_tasks:
+        raise ValueError(f"n_task_experts must be an int or one count per task ({n_tasks}), got {n_task_experts!r}")
+    for k, count in enumerate(counts):
+        if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise ValueError(f"n_task_experts[{k}] must be an int >= 0, got {count!r}")
+    return [int(count) for count in counts]
+
+
+def _extraction_specs(n_shared: int, task_counts: list[int], level: int, last: bool):
+    """(expert groups, gates) of one extraction level (CGC is one, PLE stacks them).
+
+    Group ``shared`` (if n_shared > 0) and ``task<k>`` (if task k has experts of its own); gate
+    ``task<k>`` mixes ``shared`` and ``task<k>`` only; below the last level a gate ``shared`` mixes
+    every group and makes the next level's shared stream. Level 0 reads one stream, x; above it,
+    task k's group and gate read stream k and the shared ones read stream T.
+    """
+    n_tasks = len(task_counts)
+    task_stream = (lambda k: 0) if level == 0 else (lambda k: k)
+    shared_stream = 0 if level == 0 else n_tasks
+    groups = ([ExpertGroup("shared", n_shared, shared_stream)] if n_shared else []) + [
+        ExpertGroup(f"task{k}", count, task_stream(k)) for k, count in enumerate(task_counts) if count]
+    present = {group.name for group in groups}
+    gates = []
+    for k in range(n_tasks):
+        seen = tuple(name for name in ("shared", f"task{k}") if name in present)
+        if not seen:
+            raise ValueError(f"task {k} has no expert to mix: give it task experts or add shared experts")
+        gates.append(GateSpec(f"task{k}", seen, task_stream(k)))
+    if not last:
+        gates.append(GateSpec("shared", tuple(group.name for group in groups), shared_stream))
+    return groups, gates
+
+
+def _extraction_plan(n_levels: int, n_shared_experts, n_task_experts, tasks, task_names, expert_units,
+                     tower_units, gate_units, balance_weight, expert_dropout) -> tuple[dict, list]:
+    """(config, level specs) of CGC (one level) or PLE (``n_levels``), checked."""
+    if isinstance(n_shared_experts, (bool, np.bool_)) or not isinstance(n_shared_experts, (int, np.integer)) \
+            or n_shared_experts < 0:
+        raise ValueError(f"n_shared_experts must be an int >= 0, got {n_shared_experts!r}")
+    task_counts = _task_expert_counts(n_task_experts, len(make_tasks(tasks, task_names)))
+    config = _mixture_options(1, expert_units, tower_units, gate_units, balance_weight, expert_dropout)
+    del config["n_experts"]
+    config.update(n_shared_experts=int(n_shared_experts), n_task_experts=task_counts)
+    specs = [_extraction_specs(int(n_shared_experts), task_counts, level, last=level == n_levels - 1)
+             for level in range(n_levels)]
+    return config, specs
+
+
+class CGC(MixtureModel):
+    """Customized Gate Control (Tang et al., RecSys 2020), one extraction layer: task k has experts
+    of its own S_k next to experts S_0 that every task shares, and its gate is a softmax over
+    S_k and S_0 only,
+
+        y_k = h_k(sum_{i in S_k + S_0} g_{k,i}(x) f_i(x)).
+
+    ``n_shared_experts``: |S_0| (0 allowed); ``n_task_experts``: |S_k|, one int for every task or a
+    list of T (0 allowed, but every task needs one expert to mix). With no task experts it is MMoE
+    over the shared experts; with no shared experts and one expert per task it is T independent
+    single-task models. Other options as ``OMoE`` (``gate_units``, ``balance_weight``,
+    ``expert_dropout``).
+    """
+
+    def __init__(self, n_features: int | None, n_shared_experts: int = 2, n_task_experts=1,
+                 expert_units=MMOE_PAPER.expert_units, tower_units=MMOE_PAPER.tower_units,
+                 tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
+                 dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
+                 expert_dropout: float = 0.0) -> None:
+        config, specs = _extraction_plan(1, n_shared_experts, n_task_experts, tasks, task_names, expert_units,
+                                         tower_units, gate_units, balance_weight, expert_dropout)
+        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
+        self.build_levels(specs, list(range(self.n_tasks)), expert_units, gate_units, tower_units,
+                          balance_weight, expert_dropout)
+
+
+class PLE(MixtureModel):
+    """Progressive Layered Extraction (Tang et al., RecSys 2020): ``n_levels`` CGC levels stacked.
+
+    Each level reads T task streams and one shared stream (level 0 reads x for all of them): task
+    k's experts and gate read stream k, the shared experts read the shared stream, and below the
+    last level a shared gate over every expert of the level reads the shared stream and makes the
+    next one. The towers read the last level's task mixtures. With one level it is CGC. Options as
+    ``CGC``; every level has ``n_shared_experts`` and ``n_task_experts`` experts of
+    ``expert_units``.
+    """
+
+    def __init__(self, n_features: int | None, n_levels: int = 2, n_shared_experts: int = 2, n_task_experts=1,
+                 expert_units=MMOE_PAPER.expert_units, tower_units=MMOE_PAPER.tower_units,
+                 tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
+                 dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
+                 expert_dropout: float = 0.0) -> None:
+        n_levels = check_positive_int("n_levels", n_levels)
+        config, specs = _extraction_plan(n_levels, n_shared_experts, n_task_experts, tasks, task_names,
+                                         expert_units, tower_units, gate_units, balance_weight, expert_dropout)
+        super().__init__(n_features, tasks, task_names, seed, dtype, init, dict(config, n_levels=n_levels), inputs)
+        self.build_levels(specs, list(range(self.n_tasks)), expert_units, gate_units, tower_units,
+                          balance_weight, expert_dropout)
+
+
+MODELS = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE, CGC, PLE)}
 """Every model class by name: the one registry that loading, the command line and the studies use."""

@@ -19,7 +19,10 @@ def remedied_models():
     tasks = ("binary", "regression")
     return [mm.SharedBottom(5, (6,), (3,), tasks=tasks, seed=0),
             mm.OMoE(5, 3, (4,), (3,), tasks=tasks, gate_units=(3,), seed=1, balance_weight=0.5, expert_dropout=0.3),
-            mm.MMoE(5, 3, (4, 3), (3,), tasks=tasks, seed=2, balance_weight=0.5, expert_dropout=0.3)]
+            mm.MMoE(5, 3, (4, 3), (3,), tasks=tasks, seed=2, balance_weight=0.5, expert_dropout=0.3),
+            mm.CGC(5, 2, [1, 2], (4,), (3,), tasks=tasks, seed=3, balance_weight=0.5, expert_dropout=0.3),
+            mm.PLE(5, 2, 1, 1, (4,), (3,), tasks=tasks, gate_units=(2,), seed=4, balance_weight=0.5,
+                   expert_dropout=0.3)]
 
 
 @pytest.mark.parametrize("model", remedied_models(), ids=lambda m: type(m).__name__)

@@ -16,9 +16,10 @@ from ..gradcheck import (
     numerical_gradient,
     relative_error,
 )
+from ..inputs import FeatureBatch, FeatureInput
 from ..layers import MLP, Dropout, Embedding, Linear, ReLU, Sigmoid, Softmax
 from ..losses import MultiTaskLoss
-from ..models import MMoE, OMoE, SharedBottom
+from ..models import CGC, PLE, MMoE, OMoE, SharedBottom
 from ..moe import Experts, Gate, balance_loss, balance_loss_backward
 from ..weighting import GradNormLoss, UncertaintyWeightedLoss
 
@@ -46,6 +47,26 @@ def cases(seed: int = 0) -> Iterator[tuple[str, object, object, float]]:
     yield "OMoE", OMoE(5, 3, (4,), (3,), tasks, gate_units=(3,), seed=rng), x, THRESHOLD_MODEL
     yield "MMoE", MMoE(5, 3, (4, 3), (3,), ("binary", "regression", "binary"), gate_units=(3,), seed=rng), \
         x, THRESHOLD_MODEL
+    yield from extraction_cases(rng, x)
+
+
+def extraction_cases(rng, x) -> Iterator[tuple[str, object, object, float]]:
+    """CGC and PLE over T = 1, 2, 3 tasks, 1 to 3 levels, 0 to 2 task experts and 1 or 2 shared
+    experts, with linear and hidden-layer gates, and with an input layer."""
+    kinds = ("binary", "regression", "binary")
+    for n_tasks, n_levels, task_experts, shared, gate_units in (
+            (1, 1, 0, 1, ()), (2, 1, 1, 2, ()), (3, 1, 2, 1, (3,)), (2, 1, [2, 0], 1, ()),
+            (1, 2, 2, 2, (3,)), (2, 2, 1, 1, ()), (3, 2, 0, 2, (3,)), (2, 3, 1, 2, ()), (3, 3, 2, 1, ())):
+        label = (f"PLE {n_levels} levels" if n_levels > 1 else "CGC") + \
+            f", T={n_tasks}, task experts {task_experts}, shared {shared}" + (", hidden gates" if gate_units else "")
+        model = PLE(5, n_levels, shared, task_experts, (4,), (3,), kinds[:n_tasks], gate_units=gate_units, seed=rng) \
+            if n_levels > 1 else CGC(5, shared, task_experts, (4,), (3,), kinds[:n_tasks], gate_units=gate_units,
+                                     seed=rng)
+        yield label, model, x, THRESHOLD_MODEL
+    inputs = FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=rng, embedding_std=0.5)
+    batch = FeatureBatch(rng.integers(0, [4, 3], size=(6, 2)), rng.standard_normal((6, 2)))
+    yield "PLE 2 levels with inputs=", PLE(None, 2, 1, 1, (4,), (3,), kinds[:2], inputs=inputs, seed=rng), \
+        batch, THRESHOLD_MODEL
 
 
 def _scalar_gradient_error(f, x: np.ndarray, analytic: np.ndarray) -> float:
