@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_dtype, check_matrix, check_positive_int, check_units, make_rng
+from .checks import check_dtype, check_matrix, check_positive_int, check_targets, check_units, make_rng
+from .functions import sigmoid
+from .heads import FunnelHead
 from .initializers import check_init
 from .inputs import FeatureInput
 from .layers import MLP, Linear
@@ -96,6 +98,11 @@ class MultiTaskModel(Module):
         if self.inputs is not None:
             return self.inputs.check(X)
         return check_matrix("X", X, n_cols=self.n_features, dtype=self.dtype, cols_name="features")
+
+    def check_targets(self, name: str, Y, n_rows: int, allow_missing: bool = True) -> np.ndarray:
+        """Y as (N, T) labels of the model's dtype (NaN = missing), checked for its tasks, or a clear
+        error naming ``name``. ``fit`` and ``evaluate`` check labels here."""
+        return check_targets(name, Y, self.tasks, n_rows=n_rows, dtype=self.dtype, allow_missing=allow_missing)
 
     def forward(self, X, check: bool = True) -> np.ndarray:
         """X: (N, D) -> scores (N, T): logits for binary tasks, values for regression tasks.
@@ -506,5 +513,100 @@ class PLE(MixtureModel):
                           balance_weight, expert_dropout)
 
 
-MODELS = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE, CGC, PLE)}
+class ESMM(MultiTaskModel):
+    """The Entire Space Multi-task Model (Ma et al., SIGIR 2018) for a funnel impression -> click ->
+    conversion (or -> a watch time, a purchase).
+
+    Two towers on a shared backbone give a CTR logit a and a CVR logit b; the ``FunnelHead`` turns
+    them into the scores of the two tasks it is trained on, for EVERY impression:
+
+        ctr    logit a,                            label: click
+        ctcvr  logit of sigmoid(a) * sigmoid(b),   label: click and conversion
+
+    The CVR tower never sees a conversion label: it learns pCVR only through pCTCVR = pCTR * pCVR,
+    over the whole impression space, not only the clicked rows a plain CVR model trains on.
+    ``predict`` gives (pCTR, pCTCVR); ``predict_cvr`` gives pCVR for any impression.
+
+    ``backbone``: ``"shared_bottom"`` (the paper's), ``"mmoe"``, ``"cgc"`` or ``"ple"``, built with
+    ``backbone_options`` (``bottom_units``; ``n_experts``, ``expert_units``, ``gate_units``,
+    ``n_shared_experts``, ``n_task_experts``, ``n_levels``, ...) and ``tower_units``. The backbone
+    model, with the CTR and CVR towers and the input layer, is the child ``base``.
+    """
+
+    BACKBONES = {"shared_bottom": SharedBottom, "mmoe": MMoE, "cgc": CGC, "ple": PLE}
+
+    def __init__(self, n_features: int | None, backbone: str = "shared_bottom", tower_units=(16,),
+                 tasks=("binary", "binary"), task_names=("ctr", "ctcvr"), seed=0, dtype=np.float64,
+                 init: str = "uniform", inputs=None, **backbone_options) -> None:
+        if backbone not in self.BACKBONES:
+            raise ValueError(f"backbone must be one of {tuple(self.BACKBONES)}, got {backbone!r}")
+        if [task.kind for task in make_tasks(tasks, task_names)] != ["binary", "binary"]:
+            raise ValueError(f"ESMM's tasks are two binary ones (click, click and conversion), got {tasks!r}")
+        rng = make_rng(seed)
+        names = make_tasks(tasks, task_names)
+        base = self.BACKBONES[backbone](n_features, tower_units=tower_units, tasks=("binary", "binary"),
+                                        task_names=(names[0].name, "cvr"), seed=rng, dtype=dtype, init=init,
+                                        inputs=inputs, **backbone_options)
+        config = dict(backbone=backbone, tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
+                      **{key: value for key, value in base.config.items()
+                         if key in backbone_options})
+        super().__init__(base.n_features, tasks, task_names, rng, dtype, init, config)
+        if base.inputs is not None:
+            self.config["inputs"] = base.inputs.config
+        self.base = base
+        self.head = FunnelHead()
+
+    def check_inputs(self, X):
+        return self.base.check_inputs(X)
+
+    def check_targets(self, name: str, Y, n_rows: int, allow_missing: bool = True) -> np.ndarray:
+        """(click, click and conversion) labels: also a clear error where the second is 1 without a click."""
+        Y = super().check_targets(name, Y, n_rows, allow_missing)
+        converted_without_click = (Y[:, 1] == 1) & (Y[:, 0] == 0)
+        if converted_without_click.any():
+            row = int(np.argmax(converted_without_click))
+            raise ValueError(f"{name}[:, 1] (click and conversion) is 1 at row {row}, where {name}[:, 0] (the "
+                             f"click) is 0: a conversion is only observed after a click")
+        return Y
+
+    def forward(self, X, check: bool = True) -> np.ndarray:
+        """X -> (N, 2) logits of pCTR and pCTCVR."""
+        if check:
+            X = self.check_inputs(X)
+        scores = self.head.forward(self.base.forward(X, check=False))              # (N, 2)
+        self.rows_of_last_forward = len(scores)
+        return scores
+
+    def backward(self, dscores, input_grad: bool = True) -> np.ndarray | None:
+        if self.rows_of_last_forward is None:
+            raise RuntimeError("backward needs the forward pass just before it: call forward(X) first")
+        dscores = np.asarray(dscores)
+        if dscores.shape != (self.rows_of_last_forward, 2):
+            raise ValueError(f"dscores must have shape {(self.rows_of_last_forward, 2)}, got {dscores.shape}")
+        return self.base.backward(self.head.backward(dscores.astype(self.dtype, copy=False)), input_grad)
+
+    def backward_auxiliary(self, input_grad: bool = True) -> np.ndarray | None:
+        return self.base.backward_auxiliary(input_grad)
+
+    def predict_cvr(self, X) -> np.ndarray:
+        """(N,) pCVR, the conversion probability of every impression had it been clicked."""
+        logits = np.concatenate(self._in_evaluation(lambda batch: self.base.forward(batch, check=False), X))
+        return sigmoid(logits[:, 1])
+
+    def shared_parameters(self, last_layer: bool = False) -> list[str]:
+        return [f"base.{name}" for name in self.base.shared_parameters(last_layer)]
+
+    def gate_weights(self, X, level: int = -1) -> np.ndarray:
+        """(2, N, E) for a mixture backbone: the CTR and the CVR tower's gates."""
+        if not isinstance(self.base, MixtureModel):
+            raise TypeError(f"ESMM on a {type(self.base).__name__} has no gates")
+        return self.base.gate_weights(X, level)
+
+    def expert_outputs(self, X, level: int = -1) -> np.ndarray:
+        if not isinstance(self.base, MixtureModel):
+            raise TypeError(f"ESMM on a {type(self.base).__name__} has no experts")
+        return self.base.expert_outputs(X, level)
+
+
+MODELS = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE, CGC, PLE, ESMM)}
 """Every model class by name: the one registry that loading, the command line and the studies use."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .checks import check_positive_int, check_targets, make_rng
+from .checks import check_positive_int, make_rng
 from .losses import MultiTaskLoss
 from .optim import Adam
 from .progress import ProgressBar
@@ -71,13 +71,12 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
     """
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     X = model.check_inputs(X)
-    Y = check_targets("Y", Y, model.tasks, n_rows=len(X), dtype=model.dtype, allow_missing=allow_missing)
+    Y = model.check_targets("Y", Y, len(X), allow_missing)
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise TypeError("validation must be a pair (X_val, Y_val)")
         X_val = model.check_inputs(validation[0])
-        Y_val = check_targets("validation Y", validation[1], model.tasks, n_rows=len(X_val),
-                              dtype=model.dtype, allow_missing=allow_missing)
+        Y_val = model.check_targets("validation Y", validation[1], len(X_val), allow_missing)
         validation = (X_val, Y_val)
     if early_stopping is not None:
         early_stopping = check_positive_int("early_stopping", early_stopping)
@@ -168,7 +167,7 @@ def evaluate(model, X, Y, allow_missing: bool = True) -> dict[str, dict[str, flo
     ``log_loss`` for a binary task, ``mse`` for a regression task) and ``n``, the number of those
     rows. NaN labels are missing (an error with ``allow_missing=False``)."""
     scores = model.predict_scores(X)
-    Y = check_targets("Y", Y, model.tasks, n_rows=scores.shape[0], allow_missing=allow_missing)
+    Y = model.check_targets("Y", Y, scores.shape[0], allow_missing)
     results = {}
     for k, task in enumerate(model.tasks):
         labelled = ~np.isnan(Y[:, k])

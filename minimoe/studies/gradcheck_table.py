@@ -16,10 +16,11 @@ from ..gradcheck import (
     numerical_gradient,
     relative_error,
 )
+from ..heads import FunnelHead
 from ..inputs import FeatureBatch, FeatureInput
 from ..layers import MLP, Dropout, Embedding, Linear, ReLU, Sigmoid, Softmax
 from ..losses import MultiTaskLoss
-from ..models import CGC, PLE, MMoE, OMoE, SharedBottom
+from ..models import CGC, ESMM, PLE, MMoE, OMoE, SharedBottom
 from ..moe import Experts, Gate, balance_loss, balance_loss_backward
 from ..weighting import GradNormLoss, UncertaintyWeightedLoss
 
@@ -48,6 +49,22 @@ def cases(seed: int = 0) -> Iterator[tuple[str, object, object, float]]:
     yield "MMoE", MMoE(5, 3, (4, 3), (3,), ("binary", "regression", "binary"), gate_units=(3,), seed=rng), \
         x, THRESHOLD_MODEL
     yield from extraction_cases(rng, x)
+    yield from funnel_cases(rng, x)
+
+
+def funnel_cases(rng, x) -> Iterator[tuple[str, object, object, float]]:
+    """ESMM's head alone at logits up to +-50, and ESMM on a Shared-Bottom and on an MMoE backbone,
+    with and without an input layer."""
+    logits = 50.0 * rng.uniform(-1, 1, size=(6, 2))
+    logits[:2] = [[50.0, 50.0], [50.0, -50.0]]
+    yield "FunnelHead, logits up to +-50", FunnelHead(), logits, THRESHOLD_BLOCK
+    for backbone, options in (("shared_bottom", {"bottom_units": (6,)}),
+                              ("mmoe", {"n_experts": 3, "expert_units": (4,), "gate_units": (3,)})):
+        yield f"ESMM on {backbone}", ESMM(5, backbone, (3,), seed=rng, **options), x, THRESHOLD_MODEL
+        inputs = FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=rng, embedding_std=0.5)
+        batch = FeatureBatch(rng.integers(0, [4, 3], size=(6, 2)), rng.standard_normal((6, 2)))
+        yield f"ESMM on {backbone} with inputs=", ESMM(None, backbone, (3,), seed=rng, inputs=inputs, **options), \
+            batch, THRESHOLD_MODEL
 
 
 def extraction_cases(rng, x) -> Iterator[tuple[str, object, object, float]]:
