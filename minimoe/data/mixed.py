@@ -25,7 +25,7 @@ from ..layers import sigmoid
 from .synthetic import related_signals
 
 
-def _offset_for_rate(logits: np.ndarray, rate: float) -> float:
+def offset_for_rate(logits: np.ndarray, rate: float) -> float:
     """The b with mean(sigmoid(logits + b)) = rate, by bisection (the mean is increasing in b)."""
     low, high = -50.0, 50.0
     for _ in range(100):
@@ -64,7 +64,7 @@ def make_mixed_tasks(n_samples: int = 10_000, n_features: int = 20, correlation:
     X, signal = related_signals(n_samples, n_features, correlation, rng, shape_seed=shape_seed)  # (N, D), (N, 2)
     signal = (signal - signal.mean(axis=0)) / signal.std(axis=0)   # standardised, so the knobs read as stated
     click_logit = click_sharpness * signal[:, 0]                                     # (N,)
-    click_probability = sigmoid(click_logit + _offset_for_rate(click_logit, click_rate))
+    click_probability = sigmoid(click_logit + offset_for_rate(click_logit, click_rate))
     clicks = (rng.random(n_samples) < click_probability).astype(np.float64)
     log_median = np.log(duration_median) + duration_signal * signal[:, 1]             # (N,)
     duration = np.exp(log_median + duration_noise * rng.standard_normal(n_samples))
