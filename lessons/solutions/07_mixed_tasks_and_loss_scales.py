@@ -1,4 +1,5 @@
 """Answers to the exercises of lesson 07 (07_mixed_tasks_and_loss_scales.ipynb), one block per exercise."""
+# ruff: noqa: F821  (each block replaces a notebook cell: np and the lesson's own names come from the notebook)
 
 # EXERCISE 07.task_gradient
 def task_gradient(model, loss, X, Y, k):

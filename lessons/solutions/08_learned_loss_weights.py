@@ -1,4 +1,5 @@
 """Answers to the exercises of lesson 08 (08_learned_loss_weights.ipynb), one block per exercise."""
+# ruff: noqa: F821  (each block replaces a notebook cell: np and the lesson's own names come from the notebook)
 
 # EXERCISE 08.uncertainty_backward
 def uncertainty_backward(log_variance, factors, task_losses, mean_gradients):

@@ -1,4 +1,5 @@
 """Answers to the exercises of lesson 09 (09_expert_utilization.ipynb), one block per exercise."""
+# ruff: noqa: F821  (each block replaces a notebook cell: np and the lesson's own names come from the notebook)
 
 # EXERCISE 09.balance_loss_backward
 def balance_loss_backward(gates):

@@ -1,4 +1,5 @@
 """Answers to the exercises of lesson 10 (10_score_fusion.ipynb), one block per exercise."""
+# ruff: noqa: F821  (each block replaces a notebook cell: np and the lesson's own names come from the notebook)
 
 # EXERCISE 10.ndcg_at_k
 def ndcg_at_k(relevance, scores, k, groups):
