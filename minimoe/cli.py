@@ -105,11 +105,12 @@ def _funnel(args) -> int:
     import os
     from dataclasses import asdict
 
+    from .checks import check_positive_int
     from .studies import funnel as study
     settings = study.with_overrides(study.FULL if args.full else study.QUICK, lr=args.lr, max_epochs=args.epochs,
                                     patience=args.patience, fixed_epochs=args.fixed_epochs, n_train=args.n_train,
-                                    seed=args.seed, selection=args.select)
-    runs = args.runs if args.runs is not None else (10 if args.full else 5)
+                                    seed=args.seed, selection=args.select, ctcvr_weight=args.ctcvr_weight)
+    runs = check_positive_int("runs", args.runs if args.runs is not None else (10 if args.full else 5))
     sweep = () if args.main_only else (study.SWEEP_CELLS if args.full else ((("selection_bias", 0.0),),))
     qualities = () if args.main_only else (study.WATCH_QUALITIES if args.full else (0.9,))
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
@@ -117,7 +118,8 @@ def _funnel(args) -> int:
           f"{settings.n_test:,} test impressions, Adam lr {settings.lr:g}, batch {settings.batch_size}, "
           + (f"{settings.fixed_epochs} epochs, no early stopping" if settings.fixed_epochs else
              f"at most {settings.max_epochs} epochs, early stopping (patience {settings.patience})")
-          + f", CVR models selected on {'pCVR log loss, clicked validation rows' if settings.selection == 'cvr' else 'their own loss'}"
+          + ", CVR models early-stopped on "
+          + ("pCVR's log loss on the clicked validation rows" if settings.selection == "cvr" else "their own loss")
           + f", seed {settings.seed}", flush=True)
     started = time.perf_counter()
     results = study.run_study(runs, settings, sweep, qualities, mmoe=args.full, jobs=jobs, progress=not args.quiet)
@@ -137,8 +139,8 @@ def _funnel(args) -> int:
 def _add_funnel_command(commands) -> None:
     funnel = commands.add_parser("funnel", help="ESMM against clicked-only and all-impressions CVR models on a "
                                  "funnel with selection bias, judged on every impression; the watch-time question")
-    funnel.add_argument("--full", action="store_true", help="the whole study: 10 runs, the selection-bias and click-rate "
-                        "sweep, ESMM on MMoE, two watch-time funnels (about 15 minutes on 2 cores)")
+    funnel.add_argument("--full", action="store_true", help="the whole study: 10 runs, the selection-bias and "
+                        "click-rate sweep, ESMM on MMoE, two watch-time funnels (about 15 minutes on 2 cores)")
     funnel.add_argument("--runs", type=int, help="funnels per cell (default 5, --full 10)")
     funnel.add_argument("--main-only", action="store_true", help="only the main funnel's CVR table")
     funnel.add_argument("--lr", type=float, help="Adam's learning rate (default 3e-3)")
@@ -149,6 +151,8 @@ def _add_funnel_command(commands) -> None:
                         "(the clicked-only model: as many optimizer steps)")
     funnel.add_argument("--select", choices=("cvr", "own"), help="early stopping of the CVR models on the log loss "
                         "of pCVR on the clicked validation rows (cvr, the default) or on their own training loss")
+    funnel.add_argument("--ctcvr-weight", type=float, help="ESMM's loss: BCE(click) + this x BCE(click and "
+                        "conversion) (default 1, the paper's)")
     funnel.add_argument("--n-train", type=int, help="training impressions per funnel")
     funnel.add_argument("--seed", type=int, help="base seed; every run's seeds derive from it")
     funnel.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -56,8 +56,8 @@ from ..data.funnel import esmm_labels, make_funnel
 from ..functions import sigmoid
 from ..heads import softplus
 from ..inputs import FeatureInput
-from ..metrics import auc, rank_average
 from ..losses import MultiTaskLoss
+from ..metrics import auc, rank_average
 from ..models import ESMM, MultiTaskModel, SharedBottom
 from ..module import Module
 from ..optim import Adam
@@ -463,6 +463,7 @@ def run_watch(spec: RunSpec, settings: FunnelSettings) -> RunResult:
     zero_filled = np.where(click, seconds, 0.0)
     X_test, gain = X[test_rows], truth.expected_watch[test_rows]
     groups = np.random.default_rng(model_seed(99)).permutation(settings.n_test) // settings.group_size
+    val_groups = np.random.default_rng(model_seed(98)).permutation(settings.n_validation) // settings.group_size
     metrics = {}
 
     def score(name, s, **extra):
@@ -493,7 +494,6 @@ def run_watch(spec: RunSpec, settings: FunnelSettings) -> RunResult:
                 # alpha chosen as a real system would: on validation rows, against the watch time they
                 # actually got (0 without a click), in groups like the test's
                 p_val, z_val = model.predict(X[val]).T
-                val_groups = np.random.default_rng(model_seed(98)).permutation(settings.n_validation) // settings.group_size
                 search = fusion.grid_search(np.column_stack([p_val, np.exp(z_val)]),
                                             lambda f: fusion.ndcg_at_k(zero_filled[val], f, 10, groups=val_groups))
                 alpha = float(search.best_weights[0])

@@ -40,7 +40,7 @@ def plot_cvr_sweep(results, settings, axes) -> None:
         ax.set_ylabel("CVR AUC, every test impression")
         ax.grid(alpha=0.3)
     axes[0].set_title("pCVR on the entire space vs selection bias")
-    axes[1].set_title("... vs click rate (selection bias %g)" % fixed["selection_bias"])
+    axes[1].set_title(f"... vs click rate (selection bias {fixed['selection_bias']:g})")
     axes[0].legend(fontsize=8)
     ax = axes[2]
     for metric, label, style in (("cvr_auc", "on every impression", "-"), ("cvr_auc_clicked", "on clicked rows", "--")):
