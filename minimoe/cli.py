@@ -109,18 +109,20 @@ def _funnel(args) -> int:
     from .studies import funnel as study
     settings = study.with_overrides(study.FULL if args.full else study.QUICK, lr=args.lr, max_epochs=args.epochs,
                                     patience=args.patience, fixed_epochs=args.fixed_epochs, n_train=args.n_train,
-                                    seed=args.seed, selection=args.select, ctcvr_weight=args.ctcvr_weight)
+                                    seed=args.seed, selection=args.select, ctcvr_weight=args.ctcvr_weight,
+                                    selection_bias=args.selection_bias, click_rate=args.click_rate)
     runs = check_positive_int("runs", args.runs if args.runs is not None else (10 if args.full else 5))
     sweep = () if args.main_only else (study.SWEEP_CELLS if args.full else ((("selection_bias", 0.0),),))
     qualities = () if args.main_only else (study.WATCH_QUALITIES if args.full else (0.9,))
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    criterion = ("pCVR's log loss on the clicked validation rows" if settings.selection == "cvr"
+                 else "their own loss")
+    training = (f"{settings.fixed_epochs} epochs, no early stopping" if settings.fixed_epochs else
+                f"at most {settings.max_epochs} epochs, early stopping (patience {settings.patience}) of the CVR "
+                f"models on {criterion}")
     print(f"Funnels, {runs} run(s) per cell: {settings.n_train:,} training / {settings.n_validation:,} validation / "
-          f"{settings.n_test:,} test impressions, Adam lr {settings.lr:g}, batch {settings.batch_size}, "
-          + (f"{settings.fixed_epochs} epochs, no early stopping" if settings.fixed_epochs else
-             f"at most {settings.max_epochs} epochs, early stopping (patience {settings.patience})")
-          + ", CVR models early-stopped on "
-          + ("pCVR's log loss on the clicked validation rows" if settings.selection == "cvr" else "their own loss")
-          + f", seed {settings.seed}", flush=True)
+          f"{settings.n_test:,} test impressions, Adam lr {settings.lr:g}, batch {settings.batch_size}, {training}, "
+          f"seed {settings.seed}", flush=True)
     started = time.perf_counter()
     results = study.run_study(runs, settings, sweep, qualities, mmoe=args.full, jobs=jobs, progress=not args.quiet)
     print(f"done in {time.perf_counter() - started:.0f}s\n")
@@ -143,6 +145,8 @@ def _add_funnel_command(commands) -> None:
                         "click-rate sweep, ESMM on MMoE, two watch-time funnels (about 15 minutes on 2 cores)")
     funnel.add_argument("--runs", type=int, help="funnels per cell (default 5, --full 10)")
     funnel.add_argument("--main-only", action="store_true", help="only the main funnel's CVR table")
+    funnel.add_argument("--selection-bias", type=float, help="the main funnel's selection bias in [0, 1] (default 0.6)")
+    funnel.add_argument("--click-rate", type=float, help="the main funnel's mean pCTR (default 0.08)")
     funnel.add_argument("--lr", type=float, help="Adam's learning rate (default 3e-3)")
     funnel.add_argument("--epochs", type=int, help="at most this many epochs (default 40)")
     funnel.add_argument("--patience", type=int, help="early stopping after this many epochs without a better "

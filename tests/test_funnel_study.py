@@ -137,7 +137,9 @@ def test_train_selected_keeps_the_best_epoch_and_stops_after_patience(rng):
 @pytest.mark.parametrize("kwargs, match", [(dict(n_train=0), "n_train"), (dict(lr=-1.0), "lr"),
                                            (dict(selection="best"), "selection"),
                                            (dict(fixed_epochs=0), "fixed_epochs"),
-                                           (dict(ctcvr_weight=0.0), "ctcvr_weight"), (dict(seed=-1), "seed")])
+                                           (dict(ctcvr_weight=0.0), "ctcvr_weight"), (dict(seed=-1), "seed"),
+                                           (dict(selection_bias=1.2), "selection_bias"),
+                                           (dict(click_rate=0.0), "click_rate")])
 def test_bad_settings(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         study.with_overrides(TINY, **kwargs)

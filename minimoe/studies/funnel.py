@@ -111,6 +111,7 @@ class FunnelSettings:
     patience: int = 5
     fixed_epochs: int | None = None      # train exactly this many epochs, no early stopping (a probe's protocol)
     selection: str = "cvr"               # early stopping of the CVR models: "cvr" or "own" (see run_cvr)
+    curves: bool = True                  # record every CVR model's test AUC after each epoch (learning curves)
     group_size: int = 50                 # impressions per test "user" in the watch-time study
     seed: int = 0
 
@@ -118,6 +119,12 @@ class FunnelSettings:
         for name in ("n_train", "n_validation", "n_test", "n_dense", "embedding_dim", "n_experts", "batch_size",
                      "max_epochs", "patience", "group_size"):
             check_positive_int(name, getattr(self, name))
+        for name in ("click_rate", "conversion_rate"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in (0, 1), got {getattr(self, name)}")
+        for name in ("selection_bias", "watch_quality"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.selection not in ("cvr", "own"):
             raise ValueError(f"selection must be 'cvr' or 'own', got {self.selection!r}")
         if self.fixed_epochs is not None:
@@ -410,7 +417,7 @@ def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
         return lambda model: _log_loss(y_val_clicked, _p_cvr(name, model, X_val_clicked))
 
     def test_auc(name):
-        return lambda model: auc(test["conversion"], _p_cvr(name, model, X_test))
+        return (lambda model: auc(test["conversion"], _p_cvr(name, model, X_test))) if settings.curves else None
 
     for index, name in enumerate(CVR_MODELS):
         if name not in spec.models:
@@ -442,7 +449,8 @@ def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
             p_ctr = ctr
         metrics[name] = dict(_cvr_metrics(_p_cvr(name, model, X_test), p_ctr, test),
                              best_epoch=log["best_epoch"], epochs=log["epochs"], seconds=log["seconds"],
-                             curve_criterion=log["criterion"], curve_cvr_auc=log["monitor"])
+                             curve_criterion=[round(v, 5) for v in log["criterion"]],
+                             curve_cvr_auc=[round(v, 5) for v in log["monitor"]])
     return RunResult("cvr", spec.run, {k: options[k] for k in KNOBS}, metrics, time.perf_counter() - started,
                      len(clicked_train))
 
