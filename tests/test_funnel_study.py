@@ -162,6 +162,14 @@ def test_a_tiny_cvr_run_scores_every_model_on_the_entire_space():
     assert result.metrics["clicked-only"]["ctr_auc"] == result.metrics["all-impressions"]["ctr_auc"]
 
 
+def test_learning_curves_can_be_left_out():
+    settings = study.with_overrides(TINY, curves=False)
+    result = study.run_one(study.RunSpec("cvr", 0, (), ("ESMM", "two-task")), settings)
+    assert result.metrics["ESMM"]["curve_cvr_auc"] == [] and len(result.metrics["ESMM"]["curve_criterion"]) >= 1
+    reference = study.run_one(study.RunSpec("cvr", 0, (), ("ESMM", "two-task")), TINY)
+    assert result.metrics["ESMM"]["cvr_auc"] == reference.metrics["ESMM"]["cvr_auc"]   # watching changes nothing
+
+
 def test_a_tiny_watch_run():
     result = study.run_one(study.RunSpec("watch", 1, (("watch_quality", 0.9),), study.WATCH_MODELS), TINY)
     assert result.cell["watch_quality"] == 0.9

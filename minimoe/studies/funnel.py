@@ -147,8 +147,8 @@ class FunnelSettings:
         return options
 
 
-QUICK = FunnelSettings(n_train=20_000, n_validation=5_000, n_test=10_000)
-FULL = FunnelSettings()
+QUICK = FunnelSettings(n_train=20_000, n_validation=5_000, n_test=10_000, curves=False)   # minimoe funnel
+FULL = FunnelSettings()                                                                     # minimoe funnel --full
 
 
 def with_overrides(settings: FunnelSettings, **overrides) -> FunnelSettings:

@@ -67,20 +67,26 @@ def plot_learning_curves(results, settings, ax) -> None:
     against epochs over the impressions (the clicked-only model's shorter epochs rescaled)."""
     main = main_cell_key(settings)
     runs = [r for r in results if r.study == "cvr" and cell_key(r) == main]
+    drawn = 0
     for model in ("ESMM", "ESMM-MMoE", "two-task", "clicked-only", "all-impressions"):
         curves = [curve for curve in values(runs, model, "curve_cvr_auc").values() if curve]
         if not curves:
             continue
+        drawn += 1
         length = min(len(c) for c in curves)
         mean = np.mean([c[:length] for c in curves], axis=0)
         epochs = np.arange(1, length + 1, dtype=float)
         if model == "clicked-only":                                  # its epochs are over the clicked rows
             epochs *= np.mean([r.clicked_train for r in runs]) / settings.n_train
         ax.plot(epochs, mean, color=COLORS[model], label=model)
+    if not drawn:
+        ax.text(0.5, 0.5, "no learning curves recorded\n(FunnelSettings(curves=True), as with --full)",
+                ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("epochs over the training impressions")
     ax.set_ylabel("test CVR AUC, every impression")
     ax.set_title(f"learning curves (mean of {len(runs)} runs, up to the shortest)")
-    ax.legend(fontsize=8)
+    if drawn:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
 
 
