@@ -1,4 +1,4 @@
-"""The ``minimoe`` command: ``gradcheck``, ``compare``, ``experts`` and ``census``."""
+"""The ``minimoe`` command: ``gradcheck``, ``compare``, ``experts``, ``census`` and ``funnel``."""
 
 from __future__ import annotations
 
@@ -101,6 +101,71 @@ def _census(args) -> int:
     return 0
 
 
+def _funnel(args) -> int:
+    import os
+    from dataclasses import asdict
+
+    from .checks import check_positive_int
+    from .studies import funnel as study
+    settings = study.with_overrides(study.FULL if args.full else study.QUICK, lr=args.lr, max_epochs=args.epochs,
+                                    patience=args.patience, fixed_epochs=args.fixed_epochs, n_train=args.n_train,
+                                    seed=args.seed, selection=args.select, ctcvr_weight=args.ctcvr_weight,
+                                    selection_bias=args.selection_bias, click_rate=args.click_rate)
+    runs = check_positive_int("runs", args.runs if args.runs is not None else (10 if args.full else 5))
+    sweep = () if args.main_only else (study.SWEEP_CELLS if args.full else ((("selection_bias", 0.0),),))
+    qualities = () if args.main_only else (study.WATCH_QUALITIES if args.full else (0.9,))
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    criterion = ("pCVR's log loss on the clicked validation rows" if settings.selection == "cvr"
+                 else "their own loss")
+    training = (f"{settings.fixed_epochs} epochs, no early stopping" if settings.fixed_epochs else
+                f"at most {settings.max_epochs} epochs, early stopping (patience {settings.patience}) of the CVR "
+                f"models on {criterion}")
+    print(f"Funnels, {runs} run(s) per cell: {settings.n_train:,} training / {settings.n_validation:,} validation / "
+          f"{settings.n_test:,} test impressions, Adam lr {settings.lr:g}, batch {settings.batch_size}, {training}, "
+          f"seed {settings.seed}", flush=True)
+    started = time.perf_counter()
+    results = study.run_study(runs, settings, sweep, qualities, mmoe=args.full, jobs=jobs, progress=not args.quiet)
+    print(f"done in {time.perf_counter() - started:.0f}s\n")
+    print(study.format_study(results, settings))
+    if args.save_json:
+        with open(args.save_json, "w") as stream:
+            json.dump({"settings": asdict(settings), "results": study.results_as_dicts(results)}, stream, indent=1)
+        print(f"results written to {args.save_json}")
+    if args.plot:
+        from .studies import funnel_plots
+        funnel_plots.plot_funnel(results, settings, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _add_funnel_command(commands) -> None:
+    funnel = commands.add_parser("funnel", help="ESMM against clicked-only and all-impressions CVR models on a "
+                                 "funnel with selection bias, judged on every impression; the watch-time question")
+    funnel.add_argument("--full", action="store_true", help="the whole study: 10 runs, the selection-bias and "
+                        "click-rate sweep, ESMM on MMoE, two watch-time funnels (about 8 minutes on 2 cores)")
+    funnel.add_argument("--runs", type=int, help="funnels per cell (default 5, --full 10)")
+    funnel.add_argument("--main-only", action="store_true", help="only the main funnel's CVR table")
+    funnel.add_argument("--selection-bias", type=float, help="the main funnel's selection bias in [0, 1] (default 0.6)")
+    funnel.add_argument("--click-rate", type=float, help="the main funnel's mean pCTR (default 0.08)")
+    funnel.add_argument("--lr", type=float, help="Adam's learning rate (default 3e-3)")
+    funnel.add_argument("--epochs", type=int, help="at most this many epochs (default 40)")
+    funnel.add_argument("--patience", type=int, help="early stopping after this many epochs without a better "
+                        "validation criterion (default 5)")
+    funnel.add_argument("--fixed-epochs", type=int, help="train exactly this many epochs, no early stopping "
+                        "(the clicked-only model: as many optimizer steps)")
+    funnel.add_argument("--select", choices=("cvr", "own"), help="early stopping of the CVR models on the log loss "
+                        "of pCVR on the clicked validation rows (cvr, the default) or on their own training loss")
+    funnel.add_argument("--ctcvr-weight", type=float, help="ESMM's loss: BCE(click) + this x BCE(click and "
+                        "conversion) (default 1, the paper's)")
+    funnel.add_argument("--n-train", type=int, help="training impressions per funnel")
+    funnel.add_argument("--seed", type=int, help="base seed; every run's seeds derive from it")
+    funnel.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    funnel.add_argument("--plot", metavar="FILE.png", help="save a plot (needs matplotlib)")
+    funnel.add_argument("--save-json", metavar="FILE.json", help="save the settings and every run's result")
+    funnel.add_argument("--quiet", action="store_true", help="no progress bar")
+    funnel.set_defaults(handler=_funnel)
+
+
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, help="fresh data sets per cell (compare: 5, --full 20; "
                         "experts: 3, --full 10)")
@@ -146,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     census.add_argument("--no-download", action="store_true", help="never try to download the data")
     census.add_argument("--quiet", action="store_true", help="no progress bar")
     census.set_defaults(handler=_census)
+    _add_funnel_command(commands)
     return parser
 
 

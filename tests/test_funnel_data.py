@@ -32,6 +32,16 @@ def test_selection_bias_is_the_knob_of_how_unfair_the_clicked_rows_are():
     assert abs(gaps[0]) < 0.02 < gaps[1] < gaps[2]                   # clicked rows convert more as bias grows
 
 
+def test_watch_quality_is_the_share_of_the_watch_time_that_quality_makes():
+    correlations = []
+    for share in (0.0, 0.5, 1.0):
+        _, _, truth = mm.data.make_funnel(20_000, watch_time=True, watch_quality=share, seed=2, return_truth=True)
+        quality = np.log(truth.p_conversion / (1 - truth.p_conversion))       # conversion's logit: a multiple of q
+        correlations.append(np.corrcoef(quality, np.log(truth.expected_seconds))[0, 1])
+    assert abs(correlations[0]) < 0.02 and correlations[1] == pytest.approx(np.sqrt(0.5), abs=0.02)
+    assert correlations[2] == pytest.approx(1.0, abs=1e-9)
+
+
 def test_same_seed_same_funnel():
     a, b = mm.data.make_funnel(500, seed=3), mm.data.make_funnel(500, seed=3)
     np.testing.assert_array_equal(a[0].categorical, b[0].categorical)
@@ -57,6 +67,7 @@ def test_esmm_labels_reject_bad_funnels(Y, match):
 
 @pytest.mark.parametrize("kwargs, match", [(dict(click_rate=0.0), "click_rate"),
                                            (dict(selection_bias=1.5), "selection_bias"),
+                                           (dict(watch_quality=-0.1), "watch_quality"),
                                            (dict(cardinalities=(0,)), r"cardinalities\[0\]")])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

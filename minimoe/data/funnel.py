@@ -26,10 +26,14 @@ pCVR, so that a model can be judged on the entire space.
 With ``watch_time=True`` a third column is the seconds watched after a click (NaN without one),
 log-normal given x:
 
-    log(seconds) = log(median_seconds) + watch_sharpness * (q + t) / sqrt(2 + 2 s) + 0.5 eps
+    log(seconds) = log(median_seconds) + watch_sharpness * (sqrt(w) q + sqrt(1 - w) t) + 0.5 eps,
+    w = ``watch_quality``
 
 so ``E[seconds | x, click]`` is exp(0.125) times the conditional median, and the expected watch
-time of an impression is pCTR * E[seconds | x, click].
+time of an impression is pCTR * E[seconds | x, click]. ``watch_quality`` w is the share of the
+log-duration's variance that the item's quality makes, the rest being its appeal (0.5: equal
+parts). Near 1, a reader who clicked a good article with a dull title reads it long: an unclicked
+impression may hide a long read, and clicks alone rank it badly.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ def _latent(categorical: np.ndarray, dense: np.ndarray, cardinalities, rng) -> n
 def make_funnel(n_samples: int = 50_000, cardinalities=(200, 30, 8), n_dense: int = 6, click_rate: float = 0.08,
                 conversion_rate: float = 0.25, selection_bias: float = 0.6, click_sharpness: float = 1.5,
                 conversion_sharpness: float = 2.0, watch_time: bool = False, median_seconds: float = 60.0,
-                watch_sharpness: float = 0.8, seed=0, return_truth: bool = False, dtype=np.float64):
+                watch_sharpness: float = 0.8, watch_quality: float = 0.5, seed=0, return_truth: bool = False,
+                dtype=np.float64):
     """X: a ``FeatureBatch`` (categorical (N, C) ids with ``cardinalities``, numeric (N, n_dense)),
     Y: (N, 2) [click, conversion observed after a click (NaN elsewhere)], or (N, 3) with
     ``watch_time`` [.., seconds after a click (NaN elsewhere)]; with ``return_truth`` also a
@@ -89,8 +94,9 @@ def make_funnel(n_samples: int = 50_000, cardinalities=(200, 30, 8), n_dense: in
     for name, rate in (("click_rate", click_rate), ("conversion_rate", conversion_rate)):
         if not 0.0 < float(rate) < 1.0:
             raise ValueError(f"{name} must lie in (0, 1), got {rate}")
-    if not 0.0 <= float(selection_bias) <= 1.0:
-        raise ValueError(f"selection_bias must lie in [0, 1], got {selection_bias}")
+    for name, value in (("selection_bias", selection_bias), ("watch_quality", watch_quality)):
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {value}")
     for name, value in (("click_sharpness", click_sharpness), ("conversion_sharpness", conversion_sharpness),
                         ("median_seconds", median_seconds), ("watch_sharpness", watch_sharpness)):
         check_number(name, value)
@@ -114,7 +120,8 @@ def make_funnel(n_samples: int = 50_000, cardinalities=(200, 30, 8), n_dense: in
     columns = [click, np.where(click == 1, conversion, np.nan)]
     expected_seconds = None
     if watch_time:
-        log_median = np.log(median_seconds) + watch_sharpness * (quality + appeal) / np.sqrt(2.0 + 2.0 * s)
+        w = float(watch_quality)
+        log_median = np.log(median_seconds) + watch_sharpness * (np.sqrt(w) * quality + np.sqrt(1.0 - w) * appeal)
         seconds = np.exp(log_median + WATCH_NOISE * rng.standard_normal(n_samples))
         columns.append(np.where(click == 1, seconds, np.nan))
         expected_seconds = np.exp(log_median + WATCH_NOISE ** 2 / 2)

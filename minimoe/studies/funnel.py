@@ -1,0 +1,713 @@
+"""Funnels: ESMM (Ma et al., SIGIR 2018) against the CVR models it replaces, judged on the entire
+impression space, and the watch time of items nobody clicked.
+
+Two studies, as plain data like ``experiments.py``; a *run* is one freshly generated funnel
+(``make_funnel``) on which every compared model is trained, so models are compared pair-wise per run.
+
+**CVR** (``cvr_study``). On every run, with the same backbone (an embedding input layer, a
+Shared-Bottom, towers) and the same training budget (Adam, early stopping on a validation split
+of impressions, using only the labels a real log would hold there):
+
+    ESMM             towers CTR and CVR, trained on every impression with (click, click and conversion)
+    ESMM-MMoE        the same on an MMoE backbone
+    clicked-only     a single-task CVR model trained on the clicked rows alone: the baseline the
+                     paper beats (its "BASE")
+    all-impressions  the same model trained on every impression, non-clicks as negatives ("AMAN")
+    two-task         a two-task Shared-Bottom (click; conversion, missing (NaN) where there is no
+                     click): ESMM's shared representation without its entire-space loss
+
+A single-task CTR model (same backbone, every impression) gives the pCTR that the two single-task
+CVR models are multiplied by for their CTCVR, as in the paper. On the test split every model is
+scored on the *entire space*, which only a simulation allows: the AUC of its pCVR against the
+counterfactual conversion of every impression, the Spearman correlation of its pCVR with the true
+pCVR, and the CTCVR AUC; beside them the CVR AUC on the clicked rows only, the one a real log
+allows.
+
+**Watch time** (``watch_study``). With a watch time observed only after a click, rank impressions
+by the expected watch time pCTR x E[seconds | click] (``FunnelTruth.expected_watch``):
+
+    zero-filled        a regression on every impression of the seconds, 0 where there is no click
+                       (its least-squares target IS the expected watch time); score: its prediction
+    zero-filled x pCTR a two-task model (click; log1p seconds, 0 where there is no click), scored by
+                       pCTR x its duration, the "zero" the article calls clearly wrong
+    clicked-rows x pCTR  a two-task model (click; log seconds, missing where there is no click),
+                       scored by pCTR x exp(its log-duration): the power product with alpha = 1/2
+    ESMM-style         ``WatchESMM``: towers a (CTR logit) and z (log-duration); the head gives
+                       log w = log sigmoid(a) + z, the log of the expected watch time, trained on
+                       every impression by a Poisson loss on the zero-filled seconds (its minimiser
+                       is the mean); the duration tower never sees a duration on its own
+
+scored per test "user" (fixed-size random groups of impressions) by NDCG@10 of the true expected
+watch time, and by the Spearman correlation with it over all test impressions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from .. import fusion
+from ..checks import check_positive_int
+from ..data.funnel import esmm_labels, make_funnel
+from ..functions import sigmoid
+from ..heads import softplus
+from ..inputs import FeatureInput
+from ..losses import MultiTaskLoss
+from ..metrics import auc, rank_average
+from ..models import ESMM, MultiTaskModel, SharedBottom
+from ..module import Module
+from ..optim import Adam
+from ..progress import ProgressBar
+from ..tasks import BinaryTask, Task
+from ..train import fit
+from .experiments import _single_threaded_blas, mean_ci95
+
+CVR_MODELS = ("ESMM", "ESMM-MMoE", "clicked-only", "all-impressions", "two-task")
+WATCH_MODELS = ("zero-filled", "zero-filled x pCTR", "clicked-rows x pCTR", "ESMM-style")
+WATCH_ROWS = WATCH_MODELS + ("clicked-rows, alpha on validation", "pCTR alone", "duration alone")
+KNOBS = ("selection_bias", "click_rate")     # the funnel knobs a sweep may vary
+
+
+# ------------------------------------------------------------------------------------ settings
+
+@dataclass(frozen=True)
+class FunnelSettings:
+    """Everything a run depends on besides its cell (knob values) and run number.
+
+    Data: ``n_train`` + ``n_validation`` + ``n_test`` impressions of ``make_funnel`` with the
+    knobs below (its defaults). Models: ``FeatureInput`` with embeddings of ``embedding_dim``,
+    a Shared-Bottom of ``bottom_units`` (MMoE: ``n_experts`` of ``expert_units``), towers of
+    ``tower_units``. Training: Adam at ``lr``, batches of ``batch_size``, at most ``max_epochs``
+    over the impressions with early stopping (``patience`` epochs) on the validation split. A model
+    trained on the clicked rows alone gets the same budget in optimizer steps: its epochs and
+    patience are scaled by impressions / clicked rows.
+    """
+
+    n_train: int = 40_000
+    n_validation: int = 10_000
+    n_test: int = 20_000
+    cardinalities: tuple = (200, 30, 8)
+    n_dense: int = 6
+    click_rate: float = 0.08
+    conversion_rate: float = 0.25
+    selection_bias: float = 0.6
+    click_sharpness: float = 1.5
+    conversion_sharpness: float = 2.0
+    watch_sharpness: float = 0.8
+    watch_quality: float = 0.5
+    embedding_dim: int = 8
+    bottom_units: tuple = (64,)
+    n_experts: int = 4
+    expert_units: tuple = (32,)
+    tower_units: tuple = (16,)
+    lr: float = 3e-3
+    ctcvr_weight: float = 1.0            # ESMM's loss: BCE(click) + ctcvr_weight * BCE(click and conversion)
+    batch_size: int = 256
+    max_epochs: int = 40
+    patience: int = 5
+    fixed_epochs: int | None = None      # train exactly this many epochs, no early stopping (a probe's protocol)
+    selection: str = "cvr"               # early stopping of the CVR models: "cvr" or "own" (see run_cvr)
+    curves: bool = True                  # record every CVR model's test AUC after each epoch (learning curves)
+    group_size: int = 50                 # impressions per test "user" in the watch-time study
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_train", "n_validation", "n_test", "n_dense", "embedding_dim", "n_experts", "batch_size",
+                     "max_epochs", "patience", "group_size"):
+            check_positive_int(name, getattr(self, name))
+        for name in ("click_rate", "conversion_rate"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must lie in (0, 1), got {getattr(self, name)}")
+        for name in ("selection_bias", "watch_quality"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        if self.selection not in ("cvr", "own"):
+            raise ValueError(f"selection must be 'cvr' or 'own', got {self.selection!r}")
+        if self.fixed_epochs is not None:
+            check_positive_int("fixed_epochs", self.fixed_epochs)
+        if not (self.ctcvr_weight > 0 and math.isfinite(self.ctcvr_weight)):
+            raise ValueError(f"ctcvr_weight must be a positive number, got {self.ctcvr_weight}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+
+    def funnel_options(self, cell: dict, watch_time: bool = False) -> dict:
+        """``make_funnel``'s arguments: the settings' knobs, then the cell's."""
+        options = dict(cardinalities=self.cardinalities, n_dense=self.n_dense, click_rate=self.click_rate,
+                       conversion_rate=self.conversion_rate, selection_bias=self.selection_bias,
+                       click_sharpness=self.click_sharpness, conversion_sharpness=self.conversion_sharpness)
+        if watch_time:
+            options.update(watch_time=True, watch_sharpness=self.watch_sharpness, watch_quality=self.watch_quality)
+        options.update(cell)
+        return options
+
+
+QUICK = FunnelSettings(n_train=20_000, n_validation=5_000, n_test=10_000, curves=False)   # minimoe funnel
+FULL = FunnelSettings()                                                                     # minimoe funnel --full
+
+
+def with_overrides(settings: FunnelSettings, **overrides) -> FunnelSettings:
+    """A copy of ``settings`` with the given fields replaced (None values ignored)."""
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+def spearman(a, b) -> float:
+    """Spearman's rank correlation of two 1-D arrays (ties share their mean rank)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 2:
+        raise ValueError(f"a and b must be 1-D of equal length >= 2, got shapes {a.shape} and {b.shape}")
+    return float(np.corrcoef(rank_average(a), rank_average(b))[0, 1])
+
+
+# ------------------------------------------------------------------------- the watch-time model
+
+class PoissonTask(Task):
+    """A non-negative target (seconds watched, 0 without a click); the score is the log of its
+    predicted mean. Loss: the Poisson deviance up to terms of y alone, exp(s) - y s, whose minimiser
+    over s is log E[y | x], zeros included; d/ds = exp(s) - y. Used on real-valued y as a
+    quasi-likelihood: only the mean matters."""
+
+    kind = "poisson"
+    uncertainty_factor = 1.0
+
+    def loss(self, scores, labels):
+        return np.exp(scores) - labels * scores
+
+    def loss_gradient(self, scores, labels):
+        return np.exp(scores) - labels
+
+    def link(self, scores):
+        return np.exp(scores)
+
+    def metrics(self, labels, scores):
+        return {"poisson_loss": float(np.mean(np.exp(scores) - labels * scores))}
+
+    def check_labels(self, name, labels):
+        bad = ~np.isnan(labels) & (labels < 0)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(f"{name} is a Poisson task, labels must be >= 0; got {labels[row]} at row {row}")
+
+
+class WatchHead(Module):
+    """(N, 2) tower scores (a, z): the CTR logit and the log-duration after a click -> (N, 2) scores
+    (a, log w) with w = sigmoid(a) exp(z) the expected watch time of the impression:
+
+        log w = log sigmoid(a) + z = -softplus(-a) + z,   d log w / da = sigmoid(-a),   d log w / dz = 1
+    """
+
+    def forward(self, scores: np.ndarray) -> np.ndarray:
+        self.a = scores[:, 0]
+        return np.stack([self.a, -softplus(-self.a) + scores[:, 1]], axis=1)
+
+    def backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray:
+        return np.stack([dscores[:, 0] + dscores[:, 1] * sigmoid(-self.a), dscores[:, 1]], axis=1)
+
+
+class WatchESMM(MultiTaskModel):
+    """ESMM's idea for a watch time: a CTR tower (logit a) and a duration tower (z, the log of
+    E[seconds | click] in the target's unit) on a shared Shared-Bottom backbone; the ``WatchHead``
+    outputs (a, log w), trained on every impression with labels (click, seconds or 0 without a
+    click) by cross-entropy and ``PoissonTask``'s loss. ``predict`` gives (pCTR, expected watch
+    time); ``predict_duration`` E[seconds | click] for any impression.
+
+    Built here from the library's public pieces (``SharedBottom`` as the ``base``, ``Module``) for
+    the study; it is not in ``models.MODELS`` and is not saved or loaded.
+    """
+
+    def __init__(self, n_features, bottom_units=(64,), tower_units=(16,), seed=0, dtype=np.float64, inputs=None):
+        tasks = (BinaryTask("ctr"), PoissonTask("watch"))
+        rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+        base = SharedBottom(n_features, bottom_units=bottom_units, tower_units=tower_units,
+                            tasks=("binary", "regression"), task_names=("ctr", "log_duration"), seed=rng,
+                            dtype=dtype, inputs=inputs)
+        super().__init__(base.n_features, tasks, None, rng, dtype, "uniform",
+                         dict(bottom_units=list(bottom_units), tower_units=list(tower_units)))
+        self.base = base
+        self.head = WatchHead()
+
+    def check_inputs(self, X):
+        return self.base.check_inputs(X)
+
+    def forward(self, X, check: bool = True) -> np.ndarray:
+        if check:
+            X = self.check_inputs(X)
+        scores = self.head.forward(self.base.forward(X, check=False))
+        self.rows_of_last_forward = len(scores)
+        return scores
+
+    def backward(self, dscores, input_grad: bool = True):
+        if self.rows_of_last_forward is None:
+            raise RuntimeError("backward needs the forward pass just before it: call forward(X) first")
+        return self.base.backward(self.head.backward(np.asarray(dscores, dtype=self.dtype)), input_grad)
+
+    def backward_auxiliary(self, input_grad: bool = True):
+        return None
+
+    def predict_duration(self, X) -> np.ndarray:
+        """(N,) exp(z): E[seconds | click] in the target's unit, for every impression."""
+        z = np.concatenate(self._in_evaluation(lambda batch: self.base.forward(batch, check=False), X))[:, 1]
+        return np.exp(z)
+
+    def shared_parameters(self, last_layer: bool = False) -> list[str]:
+        return [f"base.{name}" for name in self.base.shared_parameters(last_layer)]
+
+
+# ----------------------------------------------------------------------------------- the runs
+
+@dataclass(frozen=True)
+class RunSpec:
+    study: str                  # "cvr" or "watch"
+    run: int
+    cell: tuple = ()            # ((knob, value), ...) overriding the settings' funnel knobs
+    models: tuple = CVR_MODELS
+
+
+@dataclass
+class RunResult:
+    study: str
+    run: int
+    cell: dict
+    metrics: dict               # {model: {metric: value}}
+    seconds: float
+    clicked_train: int = 0      # clicked rows in the training split
+    extra: dict = field(default_factory=dict)
+
+
+def _seeds(settings: FunnelSettings, run: int):
+    """The data seed depends on (seed, run) alone: every model of a run, and every cell of a sweep,
+    sees the same ids, features and random draws (a sweep's cells differ only by their knob)."""
+    return np.random.SeedSequence([settings.seed, run]), (lambda k: np.random.SeedSequence([settings.seed, run, 1, k]))
+
+
+def _split(settings: FunnelSettings):
+    a, b = settings.n_train, settings.n_train + settings.n_validation
+    return slice(0, a), slice(a, b), slice(b, b + settings.n_test)
+
+
+def _inputs(settings: FunnelSettings, rng) -> FeatureInput:
+    return FeatureInput(settings.cardinalities, n_numeric=settings.n_dense, embedding_dims=settings.embedding_dim,
+                        seed=rng)
+
+
+def build_model(name: str, settings: FunnelSettings, seed):
+    """The model ``name`` (a CVR_MODELS or WATCH_MODELS entry, or "ctr") at the settings' sizes."""
+    rng = np.random.default_rng(seed)
+    inputs = _inputs(settings, rng)
+    sizes = dict(tower_units=settings.tower_units, inputs=inputs, seed=rng)
+    if name == "ESMM":
+        return ESMM(None, bottom_units=settings.bottom_units, **sizes)
+    if name == "ESMM-MMoE":
+        return ESMM(None, backbone="mmoe", n_experts=settings.n_experts, expert_units=settings.expert_units, **sizes)
+    if name == "ESMM-style":
+        return WatchESMM(None, bottom_units=settings.bottom_units, tower_units=settings.tower_units, seed=rng,
+                         inputs=inputs)
+    tasks = {"clicked-only": ("binary",), "all-impressions": ("binary",), "ctr": ("binary",),
+             "two-task": ("binary", "binary"), "zero-filled": ("regression",),
+             "zero-filled x pCTR": ("binary", "regression"), "clicked-rows x pCTR": ("binary", "regression")}
+    if name not in tasks:
+        raise ValueError(f"model must be one of {CVR_MODELS + WATCH_MODELS + ('ctr',)}, got {name!r}")
+    return SharedBottom(None, bottom_units=settings.bottom_units, tasks=tasks[name], **sizes)
+
+
+def train_selected(model, X, Y, settings: FunnelSettings, seed, criterion, monitor=None, scale: float = 1.0,
+                   loss=None) -> dict:
+    """Adam, one epoch at a time, with early stopping on ``criterion(model)`` (lower is better; a
+    loss on validation rows): stop after ``patience`` epochs without a new best and put back the
+    best epoch's parameters. ``scale`` > 1 stretches epochs and patience, for a model trained on
+    fewer rows (the same budget in optimizer steps). ``monitor(model)`` is recorded after every
+    epoch (a test metric, for learning curves only: it never chooses anything).
+
+    With ``settings.fixed_epochs`` it trains exactly that many epochs (times ``scale``) and keeps
+    the last parameters: no early stopping.
+
+    Returns {"best_epoch", "epochs", "seconds", "criterion": per epoch, "monitor": per epoch}.
+    """
+    started = time.perf_counter()
+    rng, optimizer = np.random.default_rng(seed), Adam(lr=settings.lr)
+    fixed = settings.fixed_epochs is not None
+    max_epochs = int(math.ceil((settings.fixed_epochs if fixed else settings.max_epochs) * scale))
+    patience = max_epochs if fixed else int(math.ceil(settings.patience * scale))
+    params = model.flat_parameters()[0]
+    curve, watched, best_epoch, saved = [], [], 0, None
+    for epoch in range(1, max_epochs + 1):
+        fit(model, X, Y, epochs=1, batch_size=settings.batch_size, optimizer=optimizer, loss=loss, seed=rng,
+            progress=False)
+        curve.append(float(criterion(model)))
+        if monitor is not None:
+            watched.append(float(monitor(model)))
+        if fixed:
+            best_epoch, saved = epoch, None
+        elif saved is None or curve[-1] < curve[best_epoch - 1]:
+            best_epoch, saved = epoch, {dtype: buffer.copy() for dtype, buffer in params.items()}
+        elif epoch - best_epoch >= patience:
+            break
+    for dtype, buffer in (params.items() if saved is not None else ()):
+        buffer[...] = saved[dtype]                                  # the best epoch's parameters, in place
+    return {"best_epoch": best_epoch, "epochs": len(curve), "seconds": time.perf_counter() - started,
+            "criterion": curve, "monitor": watched}
+
+
+def own_loss(X_val, Y_val):
+    """A criterion: the model's own training loss (unweighted, missing labels left out) on validation rows."""
+    def criterion(model):
+        return MultiTaskLoss(model.tasks).forward(model.predict_scores(X_val), Y_val)
+    return criterion
+
+
+def _cvr_metrics(p_cvr, p_ctr, test) -> dict:
+    """Entire-space and clicked-rows metrics of a pCVR (and the CTCVR of pCTR x pCVR) on the test split."""
+    clicked = test["click"] == 1
+    return {"cvr_auc": auc(test["conversion"], p_cvr),                       # every impression
+            "cvr_spearman": spearman(test["p_conversion"], p_cvr),
+            "cvr_auc_clicked": auc(test["observed"][clicked], p_cvr[clicked]),   # what a log allows
+            "ctcvr_auc": auc(test["ctcvr"], p_ctr * p_cvr),
+            "ctr_auc": auc(test["click"], p_ctr)}
+
+
+def _p_cvr(name: str, model, X) -> np.ndarray:
+    """A CVR model's pCVR for every row of X."""
+    if name in ("ESMM", "ESMM-MMoE"):
+        return model.predict_cvr(X)
+    return model.predict(X)[:, 1 if name == "two-task" else 0]
+
+
+def _log_loss(labels, p) -> float:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
+
+
+def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
+    """One funnel; every model of ``spec.models`` (and the CTR model the single-task ones need).
+
+    With ``settings.selection == "cvr"`` every CVR model is early-stopped on the one CVR criterion a
+    log allows: the log loss of its pCVR on the clicked validation rows; with ``"own"``, on its own
+    training loss on the validation split (ESMM: click + click-and-conversion cross-entropy on every
+    impression). The all-impressions model, whose output is a pCTCVR rather than a pCVR, is always
+    stopped on its own training loss, the CTR model on the click log loss.
+    """
+    started = time.perf_counter()
+    data_seed, model_seed = _seeds(settings, spec.run)
+    options = settings.funnel_options(dict(spec.cell))
+    n = settings.n_train + settings.n_validation + settings.n_test
+    X, Y, truth = make_funnel(n, seed=np.random.default_rng(data_seed), return_truth=True, **options)
+    labels = esmm_labels(Y)                                                   # (N, 2) click, click and conversion
+    train, val, test_rows = _split(settings)
+    click = Y[:, 0] == 1
+    test = {"click": Y[test_rows, 0], "observed": Y[test_rows, 1], "ctcvr": labels[test_rows, 1],
+            "conversion": truth.conversion[test_rows], "p_conversion": truth.p_conversion[test_rows]}
+    X_train, Y_train, L_train, X_val, X_test = X[train], Y[train], labels[train], X[val], X[test_rows]
+    clicked_train = np.flatnonzero(click[train])
+    clicked_val = np.flatnonzero(click[val])
+    X_val_clicked, y_val_clicked = X_val[clicked_val], Y[val][clicked_val, 1]
+    metrics, ctr = {}, None
+
+    def cvr_criterion(name):
+        if settings.selection == "own":
+            own = {"ESMM": labels, "ESMM-MMoE": labels, "two-task": Y[:, :2]}
+            if name in own:
+                return own_loss(X_val, own[name][val])
+        return lambda model: _log_loss(y_val_clicked, _p_cvr(name, model, X_val_clicked))
+
+    def test_auc(name):
+        return (lambda model: auc(test["conversion"], _p_cvr(name, model, X_test))) if settings.curves else None
+
+    for index, name in enumerate(CVR_MODELS):
+        if name not in spec.models:
+            continue
+        model = build_model(name, settings, model_seed(index))
+        if name in ("ESMM", "ESMM-MMoE"):
+            log = train_selected(model, X_train, L_train, settings, spec.run, cvr_criterion(name), test_auc(name),
+                                 loss=MultiTaskLoss(model.tasks, weights=[1.0, settings.ctcvr_weight]))
+            p_ctr = model.predict(X_test)[:, 0]
+        elif name == "two-task":
+            log = train_selected(model, X_train, Y_train[:, :2], settings, spec.run, cvr_criterion(name),
+                                 test_auc(name))
+            p_ctr = model.predict(X_test)[:, 0]
+        else:
+            if ctr is None:
+                ctr_model = build_model("ctr", settings, model_seed(len(CVR_MODELS)))
+                ctr_log = train_selected(ctr_model, X_train, Y_train[:, :1], settings, spec.run,
+                                         lambda m: _log_loss(Y[val, 0], m.predict(X_val)[:, 0]))
+                ctr = ctr_model.predict(X_test)[:, 0]
+                metrics["CTR model"] = {"ctr_auc": auc(test["click"], ctr), "best_epoch": ctr_log["best_epoch"],
+                                        "seconds": ctr_log["seconds"]}
+            if name == "clicked-only":
+                log = train_selected(model, X_train[clicked_train], Y_train[clicked_train, 1:2], settings, spec.run,
+                                     cvr_criterion(name), test_auc(name),
+                                     scale=settings.n_train / len(clicked_train))
+            else:                                                             # all-impressions
+                log = train_selected(model, X_train, L_train[:, 1:2], settings, spec.run,
+                                     lambda m: _log_loss(labels[val, 1], m.predict(X_val)[:, 0]), test_auc(name))
+            p_ctr = ctr
+        metrics[name] = dict(_cvr_metrics(_p_cvr(name, model, X_test), p_ctr, test),
+                             best_epoch=log["best_epoch"], epochs=log["epochs"], seconds=log["seconds"],
+                             curve_criterion=[round(v, 5) for v in log["criterion"]],
+                             curve_cvr_auc=[round(v, 5) for v in log["monitor"]])
+    return RunResult("cvr", spec.run, {k: options[k] for k in KNOBS}, metrics, time.perf_counter() - started,
+                     len(clicked_train))
+
+
+def run_watch(spec: RunSpec, settings: FunnelSettings) -> RunResult:
+    """One funnel with watch times; every model of ``spec.models``; NDCG@10 and Spearman of the
+    true expected watch time on the test split, in random groups of ``group_size`` impressions."""
+    started = time.perf_counter()
+    data_seed, model_seed = _seeds(settings, spec.run)
+    cell = dict(spec.cell)
+    n = settings.n_train + settings.n_validation + settings.n_test
+    options = settings.funnel_options(cell, watch_time=True)
+    X, Y, truth = make_funnel(n, seed=np.random.default_rng(data_seed), return_truth=True, **options)
+    train, val, test_rows = _split(settings)
+    click = Y[:, 0] == 1
+    unit = float(np.mean(Y[train][click[train], 2]))          # mean seconds of a clicked training row
+    seconds = Y[:, 2] / unit                                   # in units of the mean watch after a click
+    zero_filled = np.where(click, seconds, 0.0)
+    X_test, gain = X[test_rows], truth.expected_watch[test_rows]
+    groups = np.random.default_rng(model_seed(99)).permutation(settings.n_test) // settings.group_size
+    val_groups = np.random.default_rng(model_seed(98)).permutation(settings.n_validation) // settings.group_size
+    metrics = {}
+
+    def score(name, s, **extra):
+        metrics[name] = dict(ndcg10=fusion.ndcg_at_k(gain, s, 10, groups=groups), spearman=spearman(gain, s), **extra)
+
+    for index, name in enumerate(WATCH_MODELS):
+        if name not in spec.models:
+            continue
+        model = build_model(name, settings, model_seed(index))
+        if name == "zero-filled":
+            log = train_selected(model, X[train], zero_filled[train, None], settings, spec.run,
+                                 own_loss(X[val], zero_filled[val, None]))
+            score(name, model.predict(X_test)[:, 0], best_epoch=log["best_epoch"], seconds=log["seconds"])
+        elif name in ("zero-filled x pCTR", "clicked-rows x pCTR"):
+            # log1p of the duration with 0 where there is no click, or its log, missing there; in units of
+            # the mean watch after a click, so that the regression's loss is about as large as the click's
+            duration = np.log1p(zero_filled) if name == "zero-filled x pCTR" else np.log(seconds)
+            targets = np.column_stack([Y[:, 0], duration])
+            log = train_selected(model, X[train], targets[train], settings, spec.run, own_loss(X[val], targets[val]))
+            p_ctr, z = model.predict(X_test).T
+            d = np.expm1(z) if name == "zero-filled x pCTR" else np.exp(z)
+            # the power product with alpha = 1/2 ranks as pCTR x duration (log space: no under/overflow)
+            score(name, fusion.power_product(np.column_stack([p_ctr, np.maximum(d, 1e-12)]), [0.5, 0.5], log=True),
+                  best_epoch=log["best_epoch"], seconds=log["seconds"])
+            if name == "clicked-rows x pCTR":
+                score("pCTR alone", p_ctr)
+                score("duration alone", z)
+                # alpha chosen as a real system would: on validation rows, against the watch time they
+                # actually got (0 without a click), in groups like the test's
+                p_val, z_val = model.predict(X[val]).T
+                search = fusion.grid_search(np.column_stack([p_val, np.exp(z_val)]),
+                                            lambda f: fusion.ndcg_at_k(zero_filled[val], f, 10, groups=val_groups))
+                alpha = float(search.best_weights[0])
+                score("clicked-rows, alpha on validation",
+                      fusion.power_product(np.column_stack([p_ctr, d]), search.best_weights, log=True), alpha=alpha)
+        else:                                                                 # ESMM-style
+            targets = np.column_stack([Y[:, 0], zero_filled])
+            log = train_selected(model, X[train], targets[train], settings, spec.run, own_loss(X[val], targets[val]))
+            score(name, model.predict_scores(X_test)[:, 1], best_epoch=log["best_epoch"], seconds=log["seconds"])
+    return RunResult("watch", spec.run, {k: options[k] for k in KNOBS + ("watch_quality",)}, metrics,
+                     time.perf_counter() - started, int(click[train].sum()))
+
+
+def run_one(spec: RunSpec, settings: FunnelSettings) -> RunResult:
+    return (run_cvr if spec.study == "cvr" else run_watch)(spec, settings)
+
+
+def run_many(specs, settings: FunnelSettings, jobs: int = 1, progress: bool = True,
+             description: str = "funnels") -> list[RunResult]:
+    """Every spec, in ``jobs`` processes; results in the order of specs, identical for any ``jobs``."""
+    jobs = check_positive_int("jobs", jobs)
+    bar = ProgressBar(len(specs), description, enabled=progress)
+    results = []
+    try:
+        if jobs == 1:
+            for spec in specs:
+                results.append(run_one(spec, settings))
+                bar.update(1)
+            return results
+        import multiprocessing
+        with _single_threaded_blas(), ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for result in pool.map(run_one, specs, [settings] * len(specs)):
+                results.append(result)
+                bar.update(1)
+        return results
+    finally:
+        bar.close()
+
+
+# ---------------------------------------------------------------------------------- summaries
+
+CVR_METRICS = (("cvr_auc", "CVR AUC, all"), ("cvr_spearman", "Spearman pCVR"),
+               ("cvr_auc_clicked", "CVR AUC, clicked"), ("ctcvr_auc", "CTCVR AUC"))
+WATCH_METRICS = (("ndcg10", "NDCG@10"), ("spearman", "Spearman"))
+
+
+def cell_key(result: RunResult) -> tuple:
+    return tuple(sorted(result.cell.items()))
+
+
+def describe_cell(key) -> str:
+    names = {"selection_bias": "selection bias", "click_rate": "click rate", "watch_quality": "watch quality"}
+    return ", ".join(f"{names.get(k, k)} {v:g}" for k, v in key)
+
+
+def values(results, model: str, metric: str, key=None) -> dict:
+    """{run: value} of one model's metric in one cell (``key``; None: the only cell)."""
+    return {r.run: r.metrics[model][metric] for r in results
+            if (key is None or cell_key(r) == key) and model in r.metrics and metric in r.metrics[model]}
+
+
+def paired_gap(results, model: str, other: str, metric: str, key=None) -> tuple[float, float, int]:
+    """Mean and 95% CI half-width (Student t) of metric[model] - metric[other], paired by run (both
+    trained on the same funnel), and the number of pairs."""
+    a, b = values(results, model, metric, key), values(results, other, metric, key)
+    gaps = [a[run] - b[run] for run in sorted(a) if run in b]
+    if not gaps:
+        return math.nan, math.nan, 0
+    mean, ci = mean_ci95(gaps)
+    return mean, ci, len(gaps)
+
+
+def _cell(mean: float, ci: float, signed: bool = False) -> str:
+    number = f"{mean:+.4f}" if signed else f"{mean:.4f}"
+    return number + (f" +- {ci:.4f}" if not math.isnan(ci) else "")
+
+
+def _models_in(results, order) -> list[str]:
+    present = {m for r in results for m in r.metrics}
+    return [m for m in order if m in present]
+
+
+def format_cvr_cell(results, key) -> str:
+    """One cell: every model's metrics (mean +- 95% CI over runs), then ESMM - each model, paired."""
+    runs = [r for r in results if cell_key(r) == key]
+    models = _models_in(runs, CVR_MODELS)
+    clicked = np.mean([r.clicked_train for r in runs])
+    lines = [f"{describe_cell(key)}: {len(runs)} run(s), {clicked:,.0f} clicked training rows on average",
+             f"{'model':<17}" + "".join(f"{label:>20}" for _, label in CVR_METRICS) + f"{'epochs':>8}"
+             + f"{'AUC, all, hindsight':>21}"]
+    for model in models:
+        cells = [_cell(*mean_ci95(list(values(runs, model, metric).values()))) for metric, _ in CVR_METRICS]
+        epochs = np.mean(list(values(runs, model, "best_epoch").values()))
+        hindsight = [max(curve) for curve in values(runs, model, "curve_cvr_auc").values() if curve]
+        lines.append(f"{model:<17}" + "".join(f"{c:>20}" for c in cells) + f"{epochs:>8.1f}"
+                     + (f"{np.mean(hindsight):>21.4f}" if hindsight else ""))
+    if "ESMM" in models and len(runs) > 1:
+        lines.append("ESMM minus model, paired by run:")
+        for model in models:
+            if model != "ESMM":
+                cells = [_cell(*paired_gap(runs, "ESMM", model, metric)[:2], signed=True) for metric, _ in CVR_METRICS]
+                lines.append(f"{'  ' + model:<17}" + "".join(f"{c:>20}" for c in cells))
+    lines.append("AUC, all: pCVR against the counterfactual conversion of every test impression; Spearman: with the "
+                 "true pCVR; clicked: the clicked test rows only; CTCVR: pCTR x pCVR against click and conversion; "
+                 "epochs: the early-stopped epoch (clicked-only: in its own, shorter epochs); hindsight: the best "
+                 "test AUC over the epochs trained, an upper bound no real run can choose")
+    return "\n".join(lines)
+
+
+def format_cvr_sweep(results, against=("clicked-only", "all-impressions", "two-task")) -> str:
+    """One row per cell: ESMM's entire-space CVR AUC and its paired gaps to each baseline, on the
+    entire space and on the clicked rows."""
+    keys = sorted({cell_key(r) for r in results})
+    against = [m for m in against if m in _models_in(results, CVR_MODELS)]
+    header = f"{'cell':<34}{'ESMM AUC, all':>18}" + "".join(
+        f"{'- ' + m + (', all' if part == 'cvr_auc' else ', clicked'):>30}" for m in against
+        for part in ("cvr_auc", "cvr_auc_clicked"))
+    lines = [header]
+    for key in keys:
+        runs = [r for r in results if cell_key(r) == key]
+        row = f"{describe_cell(key):<34}{_cell(*mean_ci95(list(values(runs, 'ESMM', 'cvr_auc').values()))):>18}"
+        for model in against:
+            for part in ("cvr_auc", "cvr_auc_clicked"):
+                row += f"{_cell(*paired_gap(runs, 'ESMM', model, part)[:2], signed=True):>30}"
+        lines.append(row)
+    lines.append("ESMM's CVR AUC minus the model's, paired by run, mean +- 95% CI (Student t); "
+                 "all: every test impression against its counterfactual conversion; clicked: clicked rows only")
+    return "\n".join(lines)
+
+
+def format_watch(results) -> str:
+    """Per cell: every ranking's NDCG@10 and Spearman (mean +- 95% CI) and the ESMM-style model
+    minus each, paired by run."""
+    blocks = []
+    for key in sorted({cell_key(r) for r in results if r.study == "watch"}):
+        runs = [r for r in results if r.study == "watch" and cell_key(r) == key]
+        rows = _models_in(runs, WATCH_ROWS)
+        lines = [f"{describe_cell(key)}: {len(runs)} run(s)",
+                 f"{'ranking by':<34}" + "".join(f"{label:>18}" for _, label in WATCH_METRICS)
+                 + "".join(f"{'ESMM-style - it, ' + label:>30}" for _, label in WATCH_METRICS)]
+        for model in rows:
+            cells = [_cell(*mean_ci95(list(values(runs, model, metric).values()))) for metric, _ in WATCH_METRICS]
+            gaps = ["" if model == "ESMM-style" else _cell(*paired_gap(runs, "ESMM-style", model, metric)[:2],
+                                                           signed=True) for metric, _ in WATCH_METRICS]
+            lines.append(f"{model:<34}" + "".join(f"{c:>18}" for c in cells) + "".join(f"{g:>30}" for g in gaps))
+        alphas = list(values(runs, "clicked-rows, alpha on validation", "alpha").values())
+        if alphas:
+            lines.append(f"alpha chosen on validation: {', '.join(f'{a:g}' for a in alphas)}")
+        blocks.append("\n".join(lines))
+    blocks.append("NDCG@10 of the true expected watch time in test groups of impressions; Spearman with it over "
+                  "every test impression; mean +- 95% CI (Student t), gaps paired by run")
+    return "\n\n".join(blocks)
+
+
+# ------------------------------------------------------------------------------------ studies
+
+MAIN_CELL = ()                                              # the settings' funnel: selection bias 0.6, clicks 8%
+SWEEP_CELLS = ((("selection_bias", 0.0),), (("selection_bias", 0.3),), (("selection_bias", 0.9),),
+               (("click_rate", 0.03),), (("click_rate", 0.16),), (("selection_bias", 0.9), ("click_rate", 0.03)))
+SWEEP_MODELS = ("ESMM", "clicked-only", "all-impressions", "two-task")
+WATCH_QUALITIES = (0.5, 0.9)
+
+
+def study_specs(runs: int, sweep_cells=SWEEP_CELLS, watch_qualities=WATCH_QUALITIES, mmoe: bool = True,
+                cvr: bool = True) -> list[RunSpec]:
+    """The runs of a study: the main funnel with every CVR model (ESMM-MMoE with ``mmoe``), each
+    sweep cell with ``SWEEP_MODELS``, and the watch-time models at each watch quality. The heaviest
+    runs come first, so that parallel workers finish together."""
+    runs = check_positive_int("runs", runs)
+    main = CVR_MODELS if mmoe else tuple(m for m in CVR_MODELS if m != "ESMM-MMoE")
+    specs = []
+    if cvr:
+        specs += [RunSpec("cvr", run, MAIN_CELL, main) for run in range(runs)]
+        specs += [RunSpec("cvr", run, tuple(cell), SWEEP_MODELS) for cell in sweep_cells for run in range(runs)]
+    for quality in watch_qualities:
+        specs += [RunSpec("watch", run, (("watch_quality", float(quality)),), WATCH_MODELS) for run in range(runs)]
+    return specs
+
+
+def run_study(runs: int, settings: FunnelSettings = QUICK, sweep_cells=SWEEP_CELLS, watch_qualities=WATCH_QUALITIES,
+              mmoe: bool = True, cvr: bool = True, jobs: int = 1, progress: bool = True) -> list[RunResult]:
+    """Every run of ``study_specs``, in ``jobs`` processes."""
+    return run_many(study_specs(runs, sweep_cells, watch_qualities, mmoe, cvr), settings, jobs, progress)
+
+
+def main_cell_key(settings: FunnelSettings) -> tuple:
+    return tuple(sorted((k, v) for k, v in settings.funnel_options({}).items() if k in KNOBS))
+
+
+def format_study(results, settings: FunnelSettings) -> str:
+    """The main table (the settings' funnel), the sweep, and the watch-time tables."""
+    cvr = [r for r in results if r.study == "cvr"]
+    parts = []
+    if cvr:
+        keys = sorted({cell_key(r) for r in cvr})
+        main = main_cell_key(settings)
+        no_bias = tuple(sorted(dict(main, selection_bias=0.0).items()))
+        shown = [key for key in (main, no_bias) if key in keys] or keys[:1]
+        parts += [format_cvr_cell(cvr, key) for key in shown]
+        if len(keys) > 1:
+            parts.append(format_cvr_sweep(cvr))
+    if any(r.study == "watch" for r in results):
+        parts.append(format_watch(results))
+    return "\n\n".join(parts)
+
+
+def results_as_dicts(results) -> list[dict]:
+    return [asdict(r) for r in results]
