@@ -480,14 +480,24 @@ class CGC(MixtureModel):
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
                  dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
                  expert_dropout: float = 0.0) -> None:
-        config, specs = _extraction_plan(1, n_shared_experts, n_task_experts, tasks, task_names, expert_units,
+        self.build_extraction(1, n_features, n_shared_experts, n_task_experts, expert_units, tower_units, tasks,
+                              task_names, gate_units, seed, dtype, init, inputs, balance_weight, expert_dropout)
+
+    def build_extraction(self, n_levels, n_features, n_shared_experts, n_task_experts, expert_units, tower_units,
+                         tasks, task_names, gate_units, seed, dtype, init, inputs, balance_weight, expert_dropout,
+                         record_levels: bool = False) -> None:
+        """The constructor's work for CGC (one level) and PLE (``n_levels``, kept in the config with
+        ``record_levels``)."""
+        config, specs = _extraction_plan(n_levels, n_shared_experts, n_task_experts, tasks, task_names, expert_units,
                                          tower_units, gate_units, balance_weight, expert_dropout)
-        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
+        if record_levels:
+            config["n_levels"] = n_levels
+        MixtureModel.__init__(self, n_features, tasks, task_names, seed, dtype, init, config, inputs)
         self.build_levels(specs, list(range(self.n_tasks)), expert_units, gate_units, tower_units,
                           balance_weight, expert_dropout)
 
 
-class PLE(MixtureModel):
+class PLE(CGC):
     """Progressive Layered Extraction (Tang et al., RecSys 2020): ``n_levels`` CGC levels stacked.
 
     Each level reads T task streams and one shared stream (level 0 reads x for all of them): task
@@ -504,11 +514,9 @@ class PLE(MixtureModel):
                  dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
                  expert_dropout: float = 0.0) -> None:
         n_levels = check_positive_int("n_levels", n_levels)
-        config, specs = _extraction_plan(n_levels, n_shared_experts, n_task_experts, tasks, task_names,
-                                         expert_units, tower_units, gate_units, balance_weight, expert_dropout)
-        super().__init__(n_features, tasks, task_names, seed, dtype, init, dict(config, n_levels=n_levels), inputs)
-        self.build_levels(specs, list(range(self.n_tasks)), expert_units, gate_units, tower_units,
-                          balance_weight, expert_dropout)
+        self.build_extraction(n_levels, n_features, n_shared_experts, n_task_experts, expert_units, tower_units,
+                              tasks, task_names, gate_units, seed, dtype, init, inputs, balance_weight,
+                              expert_dropout, record_levels=True)
 
 
 class ESMM(MultiTaskModel):
