@@ -40,13 +40,14 @@ class ExerciseError(AssertionError):
     """A learner's answer that does not match: the message says where and by how much."""
 
 
-def attempt(exercise: str, function: Callable, *args, **kwargs):
+def attempt(exercise: str, function: Callable, *args, goes_on_with: str = "the library's version", **kwargs):
     """``function(*args, **kwargs)``, or ``NOT_DONE`` when it raises NotImplementedError (an empty
-    stub). Any other error is the learner's to see, so it propagates."""
+    stub); ``goes_on_with`` says what the lesson uses meanwhile. Any other error is the learner's to
+    see, so it propagates."""
     try:
         return function(*args, **kwargs)
     except NotImplementedError:
-        print(f"{exercise}: {NOT_DONE_MESSAGE}. The lesson goes on with the library's version; "
+        print(f"{exercise}: {NOT_DONE_MESSAGE}. The lesson goes on with {goes_on_with}; "
               f"write the stub above and run this cell again to check yours.")
         return NOT_DONE
 
@@ -59,8 +60,14 @@ def is_done(result) -> bool:
 
 
 def _describe_mismatch(exercise: str, what: str, yours: np.ndarray, expected: np.ndarray, wrong: np.ndarray) -> str:
+    not_numbers = ~np.isfinite(yours)
+    if not_numbers.any():                         # NaN or inf first: they are the news
+        first = tuple(int(i) for i in np.argwhere(not_numbers)[0])
+        return (f"{exercise}: {what} holds {int(not_numbers.sum())} non-finite entries of {yours.size} "
+                f"(the first at {first}: {yours[first]}, expected {expected[first]:.6g}); look for a "
+                f"log or exp of a large number, or a division by 0.")
     gap = np.abs(yours - expected)
-    worst = np.unravel_index(int(np.nanargmax(np.where(wrong, gap, -1.0))), yours.shape)
+    worst = np.unravel_index(int(np.argmax(np.where(wrong, gap, -1.0))), yours.shape)
     where = np.argwhere(wrong)[:3]
     examples = "; ".join(f"at {tuple(int(i) for i in index)}: yours {yours[tuple(index)]:.6g}, "
                          f"expected {expected[tuple(index)]:.6g}" for index in where)
@@ -85,7 +92,7 @@ def check(exercise: str, yours, expected, what: str = "the result", rtol: float 
         raise ExerciseError(f"{exercise}: {what} should hold numbers, got dtype {yours_array.dtype}")
     yours_array = yours_array.astype(np.float64)
     expected = expected.astype(np.float64)
-    wrong = ~np.isclose(yours_array, expected, rtol=rtol, atol=atol) | np.isnan(yours_array)
+    wrong = ~np.isclose(yours_array, expected, rtol=rtol, atol=atol) | ~np.isfinite(yours_array)
     if wrong.any():
         raise ExerciseError(_describe_mismatch(exercise, what, yours_array, expected, wrong))
     gap = float(np.abs(yours_array - expected).max()) if expected.size else 0.0
@@ -107,10 +114,11 @@ def check_gradient(exercise: str, yours, f: Callable[[], np.ndarray], x: np.ndar
     yours_array = np.asarray(yours, dtype=np.float64)
     if yours_array.shape != numeric.shape:
         raise ExerciseError(f"{exercise}: {what} has shape {yours_array.shape}, it should have {numeric.shape}")
-    error = relative_error(yours_array, numeric)
+    finite = np.isfinite(yours_array)
+    error = relative_error(yours_array, numeric) if finite.all() else float("inf")
     if not error < threshold:
-        scale = max(1e-8, np.abs(yours_array).max() + np.abs(numeric).max())
-        wrong = (np.abs(yours_array - numeric) > threshold * scale) | np.isnan(yours_array)
+        scale = max(1e-8, np.abs(np.where(finite, yours_array, 0.0)).max() + np.abs(numeric).max())
+        wrong = (np.abs(yours_array - numeric) > threshold * scale) | ~finite
         raise ExerciseError(f"relative error {error:.2e} against central differences (limit {threshold:.0e}). "
                             + _describe_mismatch(exercise, what, yours_array, numeric, wrong))
     print(f"{exercise}: {what} matches central differences (relative error {error:.1e}, limit {threshold:.0e}).")

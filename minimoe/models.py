@@ -141,8 +141,6 @@ class MultiTaskModel(Module):
         """Add the gradient of ``auxiliary_loss()`` (the load-balancing loss, in training mode) into
         ``grads``; return its d / dX (None without a regulariser, with ``input_grad=False``, or with an
         input layer). ``fit`` calls it once per step, after ``backward``."""
-        if self.auxiliary_loss() == 0.0:
-            return None
         return self._input_backward(self.backbone_backward_auxiliary(input_grad or self.inputs is not None))
 
     def _input_backward(self, dx):

@@ -141,7 +141,7 @@ class GradNormLoss(MultiTaskLoss):
 
     ``weights``: the starting weights (default 1 each), rescaled to sum to T; a warm start such as
     1 / Var(y) for a regression task in large units saves the first epochs of adaptation. Two
-    cautions, measured in lesson 07 on a click next to a duration: on raw seconds the click
+    cautions, measured in lesson 08 on a click next to a duration: on raw seconds the click
     recovers but the duration's ranking suffers, because the model's Adam still carries the huge
     second moments of the first, unbalanced steps; and with ``alpha`` > 0 on a target whose first
     loss is mostly an offset (log1p of a duration, untrained output 0) the duration looks like

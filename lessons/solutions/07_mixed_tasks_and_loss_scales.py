@@ -1,0 +1,34 @@
+"""Answers to the exercises of lesson 07 (07_mixed_tasks_and_loss_scales.ipynb), one block per exercise."""
+# ruff: noqa: F821  (each block replaces a notebook cell: np and the lesson's own names come from the notebook)
+
+# EXERCISE 07.task_gradient
+def task_gradient(model, loss, X, Y, k):
+    """The gradient of task k's weighted loss w_k L_k on the model's shared parameters.
+
+    model: a multi-task model; loss: an mm.MultiTaskLoss with the model's tasks (its weights w);
+    X: (N, D) rows; Y: (N, T) their labels; k: a task index.
+    Returns {name: gradient, the shape of model.params[name]} for every name in model.shared_parameters().
+    """
+    scores = model.forward(X)                                   # (N, T)
+    loss.forward(scores, Y)
+    dscores = loss.backward()                                   # (N, T): d (sum_j w_j L_j) / d scores
+    only_task_k = np.zeros_like(dscores)
+    only_task_k[:, k] = dscores[:, k]                           # w_k L_k depends on column k only
+    model.zero_grad()
+    model.backward(only_task_k, input_grad=False)               # backward is linear in dscores
+    grads = model.grads
+    return {name: grads[name].copy() for name in model.shared_parameters()}
+
+
+# EXERCISE 07.back_transform
+def back_transform(z_hat, z_hat_val, y_val):
+    """A log1p model's duration outputs brought back to seconds, as a median and as a mean.
+
+    z_hat: (N,) the model's outputs (on the log1p scale) for the rows to predict;
+    z_hat_val: (M,) its outputs on held-out rows, whose durations in seconds are y_val: (M,).
+    Returns (v, median, mean).
+    """
+    v = float(np.mean((np.log1p(y_val) - z_hat_val) ** 2))     # residual variance on the log scale
+    median = np.expm1(z_hat)                                    # exp(z) - 1: the conditional median
+    mean = np.expm1(z_hat + v / 2)                              # exp(z + v/2) - 1: the conditional mean
+    return v, median, mean
