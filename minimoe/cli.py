@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(handler=_gradcheck)
     compare = commands.add_parser("compare", help="train and compare models on the MMoE paper's synthetic data")
-    compare.add_argument("--models", nargs="+", choices=list(experiments.STUDY_MODELS), metavar="MODEL",
+    compare.add_argument("--models", nargs="+", metavar="MODEL",
                          help=f"models to compare, at about MMoE's parameter count (default: "
                               f"{' '.join(experiments.MODELS)}; any of {' '.join(experiments.STUDY_MODELS)}; "
                               f"SingleTask: one model per task)")
@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--usage-plot", metavar="FILE.png", help="save the expert-utilization figure (needs matplotlib)")
     compare.set_defaults(handler=_compare)
     seesaw = commands.add_parser("seesaw", help="each task's gain of multi-task models over single-task models")
-    seesaw.add_argument("--models", nargs="+", choices=list(experiments.STUDY_MODELS), metavar="MODEL",
+    seesaw.add_argument("--models", nargs="+", metavar="MODEL",
                         help=f"multi-task models (default: {' '.join(experiments.SEESAW_MODELS)}); the single-task "
                              f"baseline always runs")
     seesaw.add_argument("--correlation", type=float, help="one task correlation in [-1, 1]")

@@ -37,3 +37,15 @@ def test_census_command_without_data_says_where_to_put_it(tmp_path, capsys):
     assert main(["census", "--data-home", str(tmp_path), "--no-download", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "census-income.test" in err
+
+
+@pytest.mark.parametrize("model", ["CGC", "PLE"])
+def test_cgc_and_ple_have_mmoe_s_parameter_budget(model):
+    """Beside the input layer, which every model shares, CGC and PLE are within 5% of MMoE's count."""
+    import minimoe as mm
+    settings = census_study.CensusSettings()
+    sizes = census_study._mixture_sizes(model, 120, 2, settings)
+    assert sizes["n_shared_experts"] == 4 and sizes["n_task_experts"] == 2
+    common = dict(tower_units=settings.tower_units, tasks=("binary", "binary"))
+    mmoe = mm.MMoE(120, n_experts=8, expert_units=(16,), **common).n_params()
+    assert abs(mm.models.MODELS[model](120, **common, **sizes).n_params() / mmoe - 1) < 0.05
