@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--correlation", type=float, help="one task correlation in [-1, 1]")
     compare.add_argument("--correlations", type=float, nargs="+", help="several correlations")
     _add_study_options(compare)
-    compare.add_argument("--usage-plot", metavar="FILE.png", help="save the expert-utilization figure (needs matplotlib)")
+    compare.add_argument("--usage-plot", metavar="FILE.png",
+                         help="save the expert-utilization figure (needs matplotlib)")
     compare.set_defaults(handler=_compare)
     seesaw = commands.add_parser("seesaw", help="each task's gain of multi-task models over single-task models")
     seesaw.add_argument("--models", nargs="+", metavar="MODEL",
@@ -231,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     seesaw.add_argument("--scale", type=float, nargs=2, metavar=("C0", "C1"), help="each task's label scale c")
     seesaw.add_argument("--noise", type=float, nargs=2, metavar=("SD0", "SD1"), help="each task's label noise sd")
     _add_study_options(seesaw)
-    seesaw.add_argument("--usage-plot", metavar="FILE.png", help="save the expert-utilization figure (needs matplotlib)")
+    seesaw.add_argument("--usage-plot", metavar="FILE.png",
+                        help="save the expert-utilization figure (needs matplotlib)")
     seesaw.set_defaults(handler=_seesaw)
     sweep = commands.add_parser("experts", help="OMoE and MMoE test loss versus the number of experts")
     sweep.add_argument("--experts", type=int, nargs="+", default=[1, 2, 4, 8, 16])

@@ -140,7 +140,10 @@ def test_usage_is_recorded_per_level(tiny_results):
                 assert set(entry["groups"]) == {"shared", "task0", "task1"}
                 for k in range(2):                                 # a gate never sees the other task's experts
                     assert np.all(weights[k, entry["groups"][f"task{1 - k}"]] == 0.0)
-    json.dumps(ex.results_as_dicts(tiny_results))                   # every run's record is plain JSON
+    rows = json.loads(json.dumps(ex.results_as_dicts(tiny_results)))  # every run's record is plain JSON ...
+    assert ex.results_from_dicts(rows) == tiny_results                # ... and reads back as it was
+    tagged = [dict(row, regime="a") for row in rows[:4]] + [dict(row, regime="b") for row in rows[4:]]
+    assert ex.results_from_dicts(tagged, regime="a") == tiny_results[:4]
 
 
 def test_own_share_equals_group_usage_for_task_groups(rng):

@@ -13,11 +13,18 @@ sees the same data set, so model differences can be compared pair-wise.
   falls behind MMoE as the tasks grow less related).
 - ``trainability``: the same records, read as distributions of the final loss (claim 3).
 - ``experts_sweep``: MMoE and OMoE with E = 1, 2, 4, 8, 16 experts at one correlation.
+- ``claims_report``: the three claims read off a study's results, with a verdict each. ``REGIMES``
+  names the two settings where they are measured: the paper's sizes, and experts too narrow to
+  serve two tasks (where claim 2 shows).
 
 Any registered model that takes two regression tasks can be compared (CGC and PLE too), and so can
 ``"SingleTask"``: one model per task, trained on that task alone, the baseline the PLE paper
-measures every multi-task model against (``task_gains``). Sizes are matched: every model has about
-MMoE's parameter count at the settings' sizes (``model_options``, ``parameter_counts``).
+measures every multi-task model against (``task_gains``, ``format_gains``; ``SEESAW_*`` holds the
+setting where MMoE shows the seesaw). Sizes are matched: CGC, PLE and the single-task models have
+about MMoE's parameter count at the settings' sizes, and so has the Shared-Bottom unless the
+settings fix its bottom (the paper's 113 units) (``model_options``, ``parameter_counts``). Every run
+of a mixture model records its experts' usage per level (``level_usage``, ``own_share``,
+``format_usage``).
 """
 
 from __future__ import annotations
@@ -27,13 +34,13 @@ import functools
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from ..analysis import expert_usage
 from ..checks import check_correlation, check_positive_int, check_units
 from ..data import make_synthetic
-from ..analysis import expert_usage
 from ..models import MODELS as MODEL_CLASSES
 from ..models import MixtureModel
 from ..optim import Adam
@@ -700,7 +707,8 @@ def claims_report(results: list[RunResult]) -> str:
                      + (f": {', '.join(f'{v:g}' for v in ahead)})" if ahead else ")"))
     if {"SharedBottom", "MMoE"} <= models and summary[("MMoE", values[0])]["runs"] > 2:
         ratios = [summary[("SharedBottom", v)]["sd"] / summary[("MMoE", v)]["sd"] for v in values]
-        lines.append(f"Claim 3, Shared-Bottom varies more across runs: {verdict(sum(r > 1 for r in ratios), len(ratios))}"
+        state = verdict(sum(r > 1 for r in ratios), len(ratios))
+        lines.append(f"Claim 3, Shared-Bottom varies more across runs: {state}"
                      f" (standard deviation of the final loss, Shared-Bottom / MMoE: "
                      + ", ".join(f"{r:.1f}x at p = {v:g}" for r, v in zip(ratios, values)) + ")")
     return "\n".join(lines)
@@ -708,6 +716,15 @@ def claims_report(results: list[RunResult]) -> str:
 
 def results_as_dicts(results: list[RunResult]) -> list[dict]:
     return [asdict(r) for r in results]
+
+
+def results_from_dicts(rows, regime: str | None = None) -> list[RunResult]:
+    """``RunResult`` records back from ``results_as_dicts`` rows (a saved JSON file), to summarise or
+    plot them again; with ``regime``, only the rows of that regime (``minimoe compare --save-json``
+    names it in each row)."""
+    names = {f.name for f in fields(RunResult)}
+    return [RunResult(**{k: (tuple(v) if k == "test_mse" else v) for k, v in row.items() if k in names})
+            for row in rows if regime is None or row.get("regime") == regime]
 
 
 def with_overrides(settings: Settings, **overrides) -> Settings:
