@@ -228,3 +228,10 @@ def test_study_plots_are_drawn(tiny_results, tmp_path):
     plots.plot_usage([r for r in tiny_results if r.model in ("MMoE", "CGC", "PLE")], tmp_path / "usage.png")
     for name in ("relatedness", "gains", "usage"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_failed_runs_are_the_sporadic_ones():
+    from minimoe.studies import plots
+    results = [fake("PLE", 0.0, run, 1.3 if run == 2 else 0.06) for run in range(8)]
+    results += [fake("OMoE", 0.0, run, 1.2) for run in range(8)] + [fake("MMoE", 0.0, run, 0.05) for run in range(8)]
+    assert plots.failed_runs(results) == {("PLE", 0.0): [2]}    # OMoE always fails: its mean says so

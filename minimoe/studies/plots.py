@@ -61,25 +61,34 @@ def plot_trainability(results, axes, correlations) -> None:
 
 def failed_runs(results, factor: float = 5.0) -> dict:
     """{(model, correlation): runs} whose test loss exceeds ``factor`` times the median of every run
-    at that correlation: runs that gave up a task, which dominate a mean."""
+    at that correlation, where they are a minority of that model's runs there (at most a quarter):
+    sporadic runs that gave up a task, which dominate a mean (a model that always fails is not
+    listed: its mean says so)."""
     failed: dict = {}
     for correlation in {r.correlation for r in results}:
-        losses = [r.test_loss for r in results if r.correlation == correlation]
-        limit = factor * float(np.median(losses))
-        for r in results:
-            if r.correlation == correlation and r.test_loss > limit:
-                failed.setdefault((r.model, correlation), []).append(r.run)
+        here = [r for r in results if r.correlation == correlation]
+        limit = factor * float(np.median([r.test_loss for r in here]))
+        for model in {r.model for r in here}:
+            runs = [r for r in here if r.model == model]
+            bad = [r.run for r in runs if r.test_loss > limit]
+            if bad and len(bad) <= len(runs) / 4:
+                failed[(model, correlation)] = bad
     return failed
 
 
 def _note_failed(ax, results) -> None:
+    """Name the sporadic failed runs (``failed_runs``) under the x axis."""
     failed = failed_runs(results)
-    if failed:
-        runs = {m: sum(1 for r in results if r.model == m and r.correlation == c) for m, c in failed}
-        text = "\n".join(f"{m}: {len(v)} of {runs[m]} runs at p = {c:g} gave up a task"
-                         for (m, c), v in sorted(failed.items(), key=lambda item: (item[0][0], -item[0][1])))
-        ax.text(0.02, 0.98, text, transform=ax.transAxes, va="top", fontsize=7,
-                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
+    notes = []
+    for model in models_in(results):
+        cells = [f"{len(runs)} at p = {c:g}" for (m, c), runs in sorted(failed.items(), key=lambda i: -i[0][1])
+                 if m == model]
+        if cells:
+            total = sum(1 for r in results if r.model == model and r.correlation == next(
+                c for (m, c) in failed if m == model))
+            notes.append(f"{model}: {', '.join(cells)} of {total} runs gave up a task")
+    if notes:
+        ax.set_xlabel(ax.get_xlabel() + "\n" + "; ".join(notes), fontsize=9)
 
 
 def plot_relatedness(results, path=None):
