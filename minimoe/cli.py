@@ -91,6 +91,9 @@ def _compare(args) -> int:
     correlations = _correlations(args, [1.0, 0.9, 0.5, 0.0, -0.5])
     runs = args.runs if args.runs is not None else (20 if args.full else 5)
     collected, started_all = {}, time.perf_counter()
+    if len(regime_names) > 1:
+        print("The MMoE paper's three claims, measured in two regimes (--regime paper or narrow runs one; --full "
+              "runs the paper-sized study)\n")
     for index, name in enumerate(regime_names):
         regime = experiments.REGIMES[name]
         settings = _settings(args, regime.full if args.full else regime.quick)

@@ -179,6 +179,10 @@ def test_claims_report_reads_the_three_claims():
     assert "Claim 2, OMoE falls behind MMoE as tasks grow less related: shows" in report
     assert "Claim 3, Shared-Bottom varies more across runs: shows" in report
     identical = [fake(m, p, run, 0.1 + 0.01 * run) for p in (1.0, 0.0) for run in range(3) for m in ("OMoE", "MMoE")]
+    ahead_once = [fake(m, p, run, 0.1 + 0.01 * run + (0.02 if (m, p) == ("OMoE", 0.5) else 0.0))
+                  for p in (1.0, 0.5, 0.0) for run in range(3) for m in ("OMoE", "MMoE")]
+    report = ex.claims_report(ahead_once)      # ahead in the middle only: no trend, and no claim 2
+    assert "does not show (OMoE - MMoE" in report and "MMoE clearly ahead at 1/3 correlations: 0.5" in report
     assert "Claim 2, OMoE falls behind MMoE as tasks grow less related: does not show" in ex.claims_report(identical)
     assert ex.claims_report([fake("MMoE", 0.5, 0, 0.1)]) == ""
 
