@@ -86,8 +86,11 @@ def _correlations(args, default) -> list[float]:
 
 def _compare(args) -> int:
     models = args.models or list(experiments.MODELS)
-    regime_names = ["paper", "narrow"] if (args.regime or ("paper" if args.full else "both")) == "both" \
-        else [args.regime or "paper"]
+    # Both regimes by default: the narrow one is where claim 2 (OMoE against MMoE) shows; with --full,
+    # or with other models (which cannot be sized down to 2 one-unit experts), the paper's sizes.
+    default = "both" if not args.full and set(models) <= set(experiments.MODELS) else "paper"
+    regime = args.regime or default
+    regime_names = ["paper", "narrow"] if regime == "both" else [regime]
     correlations = _correlations(args, [1.0, 0.9, 0.5, 0.0, -0.5])
     runs = args.runs if args.runs is not None else (20 if args.full else 5)
     collected, started_all = {}, time.perf_counter()
@@ -218,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                               f"SingleTask: one model per task)")
     compare.add_argument("--regime", choices=("both", "paper", "narrow"),
                          help="paper: the MMoE paper's sizes; narrow: 2 experts of 1 unit (default: both for the "
-                              "quick run, paper with --full)")
+                              "quick run of Shared-Bottom, OMoE and MMoE; paper with --full or other models)")
     compare.add_argument("--correlation", type=float, help="one task correlation in [-1, 1]")
     compare.add_argument("--correlations", type=float, nargs="+", help="several correlations")
     _add_study_options(compare)

@@ -63,7 +63,7 @@ def test_compare_runs_both_regimes_by_default(monkeypatch, capsys, tmp_path):
 
 def test_compare_any_models_with_the_single_task_baseline(capsys, tmp_path):
     pytest.importorskip("matplotlib")
-    code = main(["compare", "--models", "SingleTask", "MMoE", "CGC", "PLE", "--regime", "paper", "--correlations",
+    code = main(["compare", "--models", "SingleTask", "MMoE", "CGC", "PLE", "--correlations",
                  "1", "0", "--runs", "2", "--epochs", "1", "--n-train", "300", "--jobs", "1", "--quiet",
                  "--save-json", str(tmp_path / "runs.json"), "--plot", str(tmp_path / "loss.png"),
                  "--usage-plot", str(tmp_path / "usage.png")])

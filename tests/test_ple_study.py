@@ -195,6 +195,9 @@ def test_regimes_keep_full_and_match_the_narrow_shared_bottom():
     assert (narrow.n_experts, narrow.expert_units) == (2, (1,))
     counts = ex.parameter_counts(("SharedBottom", "MMoE"), narrow)
     assert counts["MMoE"][0] == 656 and abs(counts["SharedBottom"][0] / 656 - 1) < 0.1
+    assert "PLE             1,074 parameters (+63.7% vs MMoE)" in ex.describe_sizes(("PLE",), narrow)
+    assert "(cannot be matched at these sizes)" in ex.describe_sizes(("PLE",), narrow)
+    assert "cannot be matched" not in ex.describe_sizes(ex.STUDY_MODELS, ex.FULL)
 
 
 def test_per_task_data_settings_reach_the_generator():

@@ -305,8 +305,12 @@ def describe_sizes(models, settings: Settings, n_experts: int | None = None) -> 
                           for key, value in options.items())
         if name == SINGLE_TASK:
             sizes = f"{N_TASKS} one-task models of {sizes}"
-        lines.append(f"  {name:<13}{count:>8,} parameters ({count / mmoe - 1:+.1%} vs MMoE)  {sizes}")
+        off = "  (cannot be matched at these sizes)" if name in _MATCHED and abs(count / mmoe - 1) > 0.1 else ""
+        lines.append(f"  {name:<13}{count:>8,} parameters ({count / mmoe - 1:+.1%} vs MMoE)  {sizes}{off}")
     return "\n".join(lines)
+
+
+_MATCHED = ("CGC", "PLE", SINGLE_TASK)    # sized to MMoE's count by model_options
 
 
 def build_model(name: str, settings: Settings, n_experts: int, seed):
