@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     census.add_argument("--data-home", help="folder with census-income.data(.gz) and/or census-income.test(.gz) "
                         "(default: $MINIMOE_DATA, else ~/.minimoe/data)")
     census.add_argument("--models", nargs="+", default=["SharedBottom", "OMoE", "MMoE"],
-                        choices=list(census_study.MODELS))
+                        choices=list(census_study.STUDY_MODELS))
     census.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")
     census.add_argument("--epochs", type=int, help="at most this many epochs (early stopping on validation)")
     census.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split")

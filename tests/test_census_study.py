@@ -23,7 +23,7 @@ def small_census():
                                validation=(data.validation[0][:3000], data.validation[1][:3000]))
 
 
-@pytest.mark.parametrize("model", census_study.MODELS)
+@pytest.mark.parametrize("model", census_study.STUDY_MODELS)
 def test_models_learn_both_census_tasks(small_census, model):
     settings = census_study.CensusSettings(epochs=4, batch_size=128)
     result = census_study.train_on_census(model, small_census, seed=0, settings=settings)
