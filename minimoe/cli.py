@@ -1,4 +1,4 @@
-"""The ``minimoe`` command: ``gradcheck``, ``compare``, ``experts``, ``census`` and ``funnel``."""
+"""The ``minimoe`` command: ``gradcheck``, ``compare``, ``seesaw``, ``experts``, ``census`` and ``funnel``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from .models import MODELS
+from .studies import census as census_study
 from .studies import experiments
 from .studies import gradcheck_table as selfcheck
 
@@ -27,8 +27,7 @@ def _gradcheck(args) -> int:
     return 1 if failed else 0
 
 
-def _settings(args) -> experiments.Settings:
-    base = experiments.FULL if args.full else experiments.QUICK
+def _settings(args, base: experiments.Settings) -> experiments.Settings:
     # --lr sets one learning rate for every model, replacing the per-model defaults.
     lr_overrides = {"lr": args.lr, "model_lr": ()} if args.lr is not None else {}
     return experiments.with_overrides(base, epochs=args.epochs, n_train=args.n_train, seed=args.seed,
@@ -36,39 +35,131 @@ def _settings(args) -> experiments.Settings:
 
 
 def _describe(settings: experiments.Settings) -> str:
-    return (f"{settings.n_train} training / {settings.n_test} test rows, D={settings.n_features}, "
+    data = ""
+    if settings.scale != 1.0 or settings.noise_std != 0.1:
+        data = f", label scale c {settings.scale}, noise sd {settings.noise_std}"
+    return (f"{settings.n_train} training / {settings.n_test} test rows, D={settings.n_features}{data}, "
             f"{settings.epochs} epochs, batch {settings.batch_size}, Adam lr {settings.lr:g}"
             + "".join(f" ({model}: {lr:g})" for model, lr in settings.model_lr) + f", seed {settings.seed}")
+
+
+def _save_json(path, runs_by_regime: dict) -> None:
+    """Every run's result as a list of dicts, each naming its regime (or setting)."""
+    rows = [dict(row, **({"regime": regime} if regime else {}))
+            for regime, results in runs_by_regime.items() for row in experiments.results_as_dicts(results)]
+    with open(path, "w") as stream:
+        json.dump(rows, stream, indent=1)
+    print(f"results written to {path}")
+
+
+def _suffixed(path: str, suffix: str, several: bool) -> str:
+    """FILE.png -> FILE-suffix.png when one command writes several figures."""
+    if not several:
+        return path
+    stem, dot, ext = path.rpartition(".")
+    return f"{stem}-{suffix}.{ext}" if dot else f"{path}-{suffix}"
 
 
 def _finish(results, args, plot, key: str) -> None:
     print(experiments.format_table(results, key=key))
     if args.save_json:
-        with open(args.save_json, "w") as stream:
-            json.dump(experiments.results_as_dicts(results), stream, indent=1)
-        print(f"results written to {args.save_json}")
+        _save_json(args.save_json, {"": results})
     if args.plot:
         plot(results, args.plot)
         print(f"plot written to {args.plot}")
 
 
+def _study_tables(results, models) -> None:
+    """The tables every synthetic study prints, for the models it ran."""
+    print(experiments.format_table(results))
+    if experiments.SINGLE_TASK in models and len(models) > 1:
+        print("\nEach task's gain over the single-task models (the PLE paper's measure):")
+        print(experiments.format_gains(results))
+    if {"CGC", "PLE"} & set(models):
+        print("\nExpert utilization per level:")
+        print(experiments.format_usage(results))
+
+
+def _correlations(args, default) -> list[float]:
+    return args.correlations or ([args.correlation] if args.correlation is not None else list(default))
+
+
 def _compare(args) -> int:
-    settings = _settings(args)
-    correlations = args.correlations or ([args.correlation] if args.correlation is not None else
-                                         [1.0, 0.9, 0.5, 0.0, -0.5])
+    models = args.models or list(experiments.MODELS)
+    # Both regimes by default: the narrow one is where claim 2 (OMoE against MMoE) shows; with --full,
+    # or with other models (which cannot be sized down to 2 one-unit experts), the paper's sizes.
+    default = "both" if not args.full and set(models) <= set(experiments.MODELS) else "paper"
+    regime = args.regime or default
+    regime_names = ["paper", "narrow"] if regime == "both" else [regime]
+    correlations = _correlations(args, [1.0, 0.9, 0.5, 0.0, -0.5])
     runs = args.runs if args.runs is not None else (20 if args.full else 5)
-    print(f"Shared-Bottom, OMoE, MMoE on the synthetic benchmark at correlations {correlations}, {runs} run(s) "
-          f"each: {_describe(settings)}", flush=True)
+    collected, started_all = {}, time.perf_counter()
+    if len(regime_names) > 1:
+        print("The MMoE paper's three claims, measured in two regimes (--regime paper or narrow runs one; --full "
+              "runs the paper-sized study)\n")
+    for index, name in enumerate(regime_names):
+        regime = experiments.REGIMES[name]
+        settings = _settings(args, regime.full if args.full else regime.quick)
+        if index:
+            print("\n" + "=" * 100 + "\n")
+        print(f"Regime {name!r}{' (--full)' if args.full else ''}: {regime.description}")
+        print(f"{', '.join(models)} at correlations {correlations}, {runs} run(s) each: {_describe(settings)}")
+        print(experiments.describe_sizes(models, settings), flush=True)
+        started = time.perf_counter()
+        results = experiments.relatedness(correlations, runs, models=models, settings=settings, jobs=args.jobs,
+                                          progress=not args.quiet)
+        print(f"done in {time.perf_counter() - started:.0f}s\n")
+        _study_tables(results, models)
+        claims = experiments.claims_report(results)
+        if claims:
+            print(f"\nThe MMoE paper's claims in the {name!r} regime:\n{claims}")
+        collected[name] = results
+    if len(regime_names) > 1:
+        print(f"\nboth regimes in {time.perf_counter() - started_all:.0f}s")
+    _write_figures(args, collected, lambda r, p: _plots().plot_relatedness(r, p))
+    return 0
+
+
+def _write_figures(args, collected: dict, plot) -> None:
+    if args.save_json:
+        _save_json(args.save_json, collected)
+    several = len(collected) > 1
+    for name, results in collected.items():
+        if args.plot:
+            path = _suffixed(args.plot, name, several)
+            plot(results, path)
+            print(f"plot written to {path}")
+        if getattr(args, "usage_plot", None) and any(r.usage for r in results):
+            path = _suffixed(args.usage_plot, name, several)
+            mixtures = [r for r in results if r.model not in ("OMoE",) and r.usage]
+            _plots().plot_usage(mixtures, path)
+            print(f"utilization plot written to {path}")
+
+
+def _seesaw(args) -> int:
+    models = [experiments.SINGLE_TASK] + [m for m in (args.models or list(experiments.SEESAW_MODELS))
+                                          if m != experiments.SINGLE_TASK]
+    base = experiments.SEESAW_FULL if args.full else experiments.SEESAW_QUICK
+    overrides = {"scale": tuple(args.scale) if args.scale else None,
+                 "noise_std": tuple(args.noise) if args.noise else None}
+    settings = experiments.with_overrides(_settings(args, base), **overrides)
+    correlations = _correlations(args, experiments.SEESAW_CORRELATIONS)
+    runs = args.runs if args.runs is not None else (20 if args.full else 5)
+    print(f"The seesaw: {experiments.SEESAW_DESCRIPTION}")
+    print(f"{', '.join(models)} at correlations {correlations}, {runs} run(s) each: {_describe(settings)}")
+    print(experiments.describe_sizes(models, settings), flush=True)
     started = time.perf_counter()
-    results = experiments.relatedness(correlations, runs, settings=settings, jobs=args.jobs,
+    results = experiments.relatedness(correlations, runs, models=models, settings=settings, jobs=args.jobs,
                                       progress=not args.quiet)
     print(f"done in {time.perf_counter() - started:.0f}s\n")
-    _finish(results, args, lambda r, p: _plots().plot_relatedness(r, p), "correlation")
+    _study_tables(results, models)
+    print("\n" + experiments.seesaw_summary(results))
+    _write_figures(args, {"seesaw": results}, lambda r, p: _plots().plot_gains(r, p))
     return 0
 
 
 def _experts(args) -> int:
-    settings = _settings(args)
+    settings = _settings(args, experiments.FULL if args.full else experiments.QUICK)
     runs = args.runs if args.runs is not None else (10 if args.full else 3)
     print(f"OMoE and MMoE with {args.experts} experts at correlation {args.correlation}, {runs} run(s) each: "
           f"{_describe(settings)}", flush=True)
@@ -82,7 +173,6 @@ def _experts(args) -> int:
 
 def _census(args) -> int:
     from .data.census import load_census
-    from .studies import census as census_study
     data = load_census(group=args.group, data_home=args.data_home, seed=args.split_seed,
                        download=not args.no_download)
     settings = census_study.CensusSettings(**({"epochs": args.epochs} if args.epochs is not None else {}))
@@ -167,7 +257,7 @@ def _add_funnel_command(commands) -> None:
 
 
 def _add_study_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=int, help="fresh data sets per cell (compare: 5, --full 20; "
+    parser.add_argument("--runs", type=int, help="fresh data sets per cell (compare, seesaw: 5, --full 20; "
                         "experts: 3, --full 10)")
     parser.add_argument("--epochs", type=int, help="training epochs per run")
     parser.add_argument("--lr", type=float, help="one Adam learning rate for every model "
@@ -175,7 +265,8 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-train", type=int, help="training rows per run")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--seed", type=int, help="base seed; every run's seeds derive from it")
-    parser.add_argument("--full", action="store_true", help="the paper-sized study (minutes, not seconds)")
+    parser.add_argument("--full", action="store_true", help="the paper-sized study: 10,000 training rows, 30 "
+                        "epochs, 20 runs (minutes, not seconds)")
     parser.add_argument("--plot", metavar="FILE.png", help="save a plot (needs matplotlib)")
     parser.add_argument("--save-json", metavar="FILE.json", help="save every run's result")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -188,23 +279,45 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("gradcheck", help="check every backward pass against numerical gradients")
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(handler=_gradcheck)
-    compare = commands.add_parser("compare", help="train and compare the three models on synthetic data")
+    compare = commands.add_parser("compare", help="train and compare models on the MMoE paper's synthetic data")
+    compare.add_argument("--models", nargs="+", metavar="MODEL",
+                         help=f"models to compare, at about MMoE's parameter count (default: "
+                              f"{' '.join(experiments.MODELS)}; any of {' '.join(experiments.STUDY_MODELS)}; "
+                              f"SingleTask: one model per task)")
+    compare.add_argument("--regime", choices=("both", "paper", "narrow"),
+                         help="paper: the MMoE paper's sizes; narrow: 2 experts of 1 unit (default: both for the "
+                              "quick run of Shared-Bottom, OMoE and MMoE; paper with --full or other models)")
     compare.add_argument("--correlation", type=float, help="one task correlation in [-1, 1]")
     compare.add_argument("--correlations", type=float, nargs="+", help="several correlations")
     _add_study_options(compare)
+    compare.add_argument("--usage-plot", metavar="FILE.png",
+                         help="save the expert-utilization figure (needs matplotlib)")
     compare.set_defaults(handler=_compare)
+    seesaw = commands.add_parser("seesaw", help="each task's gain of multi-task models over single-task models")
+    seesaw.add_argument("--models", nargs="+", metavar="MODEL",
+                        help=f"multi-task models (default: {' '.join(experiments.SEESAW_MODELS)}); the single-task "
+                             f"baseline always runs")
+    seesaw.add_argument("--correlation", type=float, help="one task correlation in [-1, 1]")
+    seesaw.add_argument("--correlations", type=float, nargs="+",
+                        help=f"several correlations (default: {' '.join(map(str, experiments.SEESAW_CORRELATIONS))})")
+    seesaw.add_argument("--scale", type=float, nargs=2, metavar=("C0", "C1"), help="each task's label scale c")
+    seesaw.add_argument("--noise", type=float, nargs=2, metavar=("SD0", "SD1"), help="each task's label noise sd")
+    _add_study_options(seesaw)
+    seesaw.add_argument("--usage-plot", metavar="FILE.png",
+                        help="save the expert-utilization figure (needs matplotlib)")
+    seesaw.set_defaults(handler=_seesaw)
     sweep = commands.add_parser("experts", help="OMoE and MMoE test loss versus the number of experts")
     sweep.add_argument("--experts", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     sweep.add_argument("--correlation", type=float, default=0.5)
     _add_study_options(sweep)
     sweep.set_defaults(handler=_experts)
-    census = commands.add_parser("census", help="the three models on UCI Census-Income (KDD), test AUC per task")
+    census = commands.add_parser("census", help="the models on UCI Census-Income (KDD), test AUC per task")
     census.add_argument("--group", type=int, choices=(1, 2), default=1,
                         help="1: income > 50K and never married; 2: college education and never married")
     census.add_argument("--data-home", help="folder with census-income.data(.gz) and/or census-income.test(.gz) "
                         "(default: $MINIMOE_DATA, else ~/.minimoe/data)")
     census.add_argument("--models", nargs="+", default=["SharedBottom", "OMoE", "MMoE"],
-                        choices=list(MODELS))
+                        choices=list(census_study.STUDY_MODELS))
     census.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training run per seed")
     census.add_argument("--epochs", type=int, help="at most this many epochs (early stopping on validation)")
     census.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split")

@@ -87,3 +87,21 @@ def test_mixed_tasks_are_seeded_and_checked():
                          ({"correlation": 2.0}, "correlation"), ({"duration_noise": -1}, "duration_noise")]:
         with pytest.raises(ValueError, match=name):
             mm.data.make_mixed_tasks(10, **kwargs)
+
+
+def test_per_task_scale_and_noise():
+    """One number draws what it always drew; a pair sets each task's scale c_k and noise sd."""
+    X, Y = mm.data.make_synthetic(4000, 20, correlation=0.0, seed=3)
+    X2, Y2 = mm.data.make_synthetic(4000, 20, correlation=0.0, seed=3, scale=(1.0, 1.0), noise_std=(0.1, 0.1))
+    np.testing.assert_array_equal(X, X2)
+    np.testing.assert_array_equal(Y, Y2)
+    _, clean = mm.data.make_synthetic(4000, 20, correlation=0.0, seed=3, noise_std=(0.1, 0.0))
+    np.testing.assert_array_equal(clean[:, 0], Y[:, 0])             # task 0 untouched
+    assert np.std(Y[:, 1] - clean[:, 1]) == pytest.approx(0.1, rel=0.05)
+    _, scaled = mm.data.make_synthetic(4000, 20, correlation=0.0, seed=3, scale=(1.0, 2.0))
+    np.testing.assert_array_equal(scaled[:, 0], Y[:, 0])
+    assert scaled[:, 1].var() > 2.5 * Y[:, 1].var()
+    with pytest.raises(ValueError, match=r"scale must be one number or one per task \(2\)"):
+        mm.data.make_synthetic(10, scale=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match=r"noise_std\[1\] must be >= 0"):
+        mm.data.make_synthetic(10, noise_std=(0.1, -1.0))

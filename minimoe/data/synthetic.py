@@ -17,6 +17,11 @@ earlier version drew alpha and beta from ``seed``: the label variance then range
 across seeds, and the label correlation at p = 0.5 from 0.1 to 0.5, swamping every model
 difference with data-set difficulty.)
 
+Tasks of different difficulty: ``scale`` and ``noise_std`` also take one value per task, (c_1, c_2)
+and (sigma_1, sigma_2). A larger c_k makes task k's sinusoids faster (alpha_i c_k u . x) and its
+labels larger; a larger sigma_k makes it noisier. One number for both tasks draws exactly what it
+always drew.
+
 Measured Pearson correlation of (y1, y2) with the defaults (50,000 rows; it varies by less than 0.01
 across ``seed``, since x is isotropic): p = 1: 0.992, 0.9: 0.882, 0.5: 0.470, 0: 0.001,
 -0.5: -0.445. Label variance about 1.3 per task.
@@ -45,7 +50,8 @@ def make_synthetic(n_samples: int = 10_000, n_features: int = 100, correlation: 
     """X: (n_samples, n_features) and Y: (n_samples, 2) from the paper's generator.
 
     u1, u2, x and the noise come from ``seed``; alpha and beta from ``shape_seed``. One call is one
-    data set: split its rows for training and testing (both must share u1, u2).
+    data set: split its rows for training and testing (both must share u1, u2). ``scale`` (c) and
+    ``noise_std`` (sigma) are one number for both tasks or a pair, one per task.
     """
     n_samples = check_positive_int("n_samples", n_samples)
     n_features = check_positive_int("n_features", n_features)
@@ -53,24 +59,35 @@ def make_synthetic(n_samples: int = 10_000, n_features: int = 100, correlation: 
         raise ValueError(f"n_features must be >= 2 (two orthogonal directions), got {n_features}")
     correlation = check_correlation("correlation", correlation)
     n_sines = check_positive_int("n_sines", n_sines)
-    scale = check_number("scale", scale)
-    noise_std = check_number("noise_std", noise_std, allow_zero=True)
+    scale = per_task_number("scale", scale)
+    noise_std = per_task_number("noise_std", noise_std, allow_zero=True)
     dtype, rng = check_dtype(dtype), make_rng(seed)
     X, signal = related_signals(n_samples, n_features, correlation, rng, scale, n_sines, shape_seed)
     Y = signal + noise_std * rng.standard_normal((n_samples, 2))
     return X.astype(dtype), Y.astype(dtype)
 
 
+def per_task_number(name: str, value, allow_zero: bool = False):
+    """A checked number for both tasks (a float), or a pair of them, one per task (a (2,) array)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be one number or one per task (2), got {len(value)} values")
+        return np.array([check_number(f"{name}[{k}]", v, allow_zero) for k, v in enumerate(value)])
+    return check_number(name, value, allow_zero)
+
+
 def related_signals(n_samples: int, n_features: int, correlation: float, rng: np.random.Generator,
                     scale: float = 1.0, n_sines: int = 10, shape_seed=0) -> tuple[np.ndarray, np.ndarray]:
     """The generator's noise-free part: X: (N, D) ~ N(0, I) and (N, 2) signals
-    w_k . x + sum_i sin(alpha_i w_k . x + beta_i), with cos(w1, w2) = ``correlation``.
+    w_k . x + sum_i sin(alpha_i w_k . x + beta_i), with cos(w1, w2) = ``correlation`` and |w_k| =
+    ``scale`` (one number, or one per task).
 
     Arguments are taken as checked; ``make_synthetic`` and ``make_mixed_tasks`` check them.
     """
     alpha, beta = make_rng(shape_seed, "shape_seed").standard_normal((2, n_sines))          # (m,), (m,)
     u1, u2 = orthogonal_unit_vectors(n_features, rng)
-    w = scale * np.stack([u1, correlation * u1 + np.sqrt(1.0 - correlation ** 2) * u2])   # (2, D)
+    directions = np.stack([u1, correlation * u1 + np.sqrt(1.0 - correlation ** 2) * u2])  # (2, D)
+    w = np.reshape(scale, (-1, 1)) * directions                                           # (2, D)
     X = rng.standard_normal((n_samples, n_features))                                      # (N, D)
     projection = X @ w.T                                                                  # (N, 2): w_k . x
     waves = np.sin(projection[:, :, None] * alpha + beta).sum(axis=2)                     # (N, 2)

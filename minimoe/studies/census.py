@@ -1,10 +1,11 @@
-"""Shared-Bottom, OMoE and MMoE on UCI Census-Income (KDD), the paper's real-data benchmark.
+"""Shared-Bottom, OMoE, MMoE, CGC and PLE on UCI Census-Income (KDD), the paper's real-data benchmark.
 
     data = load_census(group=1, data_home=...)
     result = train_on_census("MMoE", data, seed=0)      # test AUC per task, seconds, best epoch
 
 Every model reads the same input layer (one embedding per categorical column next to the numeric
-features) and trains with Adam and early stopping on the validation split's loss.
+features) and trains with Adam and early stopping on the validation split's loss. CGC and PLE have
+MMoE's parameter budget: their expert width is the one that brings their count closest to MMoE's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from ..models import MODELS as MODEL_CLASSES
 from ..optim import Adam
 from ..train import evaluate, fit
 
-MODELS = ("SharedBottom", "OMoE", "MMoE")
+MODELS = ("SharedBottom", "OMoE", "MMoE")                # the MMoE paper's three, the command's default
+STUDY_MODELS = MODELS + ("CGC", "PLE")                   # every model the census study can train
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class CensusSettings:
     batch_size: int = 512
     epochs: int = 40                 # at most; early stopping usually ends sooner (best epochs 20-32)
     patience: int = 5                # 3 stopped some runs at a noisy dip (best epoch 5-7)
+    shared_experts: int = 4          # CGC and PLE, per level: shared experts and experts of each
+    task_experts: int = 2            # task (4 + 2 x 2 = MMoE's 8), widths matched to MMoE's count
+    n_levels: int = 2                # PLE
 
 
 @dataclass
@@ -50,6 +55,34 @@ class CensusResult:
     n_params: int = 0
 
 
+def _mixture_sizes(name: str, n_features: int, n_tasks: int, settings: CensusSettings) -> dict:
+    """The size keywords of model ``name``; CGC's and PLE's expert width brings their parameter count
+    (input layer aside, which every model shares) the closest to MMoE's."""
+    if name == "SharedBottom":
+        return {"bottom_units": settings.bottom_units}
+    mmoe = {"n_experts": settings.n_experts, "expert_units": settings.expert_units}
+    if name not in ("CGC", "PLE"):
+        return mmoe
+
+    def count(model: str, **sizes) -> int:
+        return MODEL_CLASSES[model](n_features, tower_units=settings.tower_units, tasks=("binary",) * n_tasks,
+                                    seed=0, **sizes).n_params()
+
+    structure = {"n_shared_experts": settings.shared_experts, "n_task_experts": settings.task_experts}
+    if name == "PLE":
+        structure["n_levels"] = settings.n_levels
+    target, units = count("MMoE", **mmoe), settings.expert_units
+    best = None
+    for width in range(1, 16 * units[-1] + 1):
+        candidate = tuple(max(1, round(u * width / units[-1])) for u in units[:-1]) + (width,)
+        n = count(name, expert_units=candidate, **structure)
+        if best is None or abs(n - target) < abs(best[1] - target):
+            best = (candidate, n)
+        if n >= target:
+            break
+    return dict(structure, expert_units=best[0])
+
+
 def build_census_model(name: str, data, settings: CensusSettings, seed):
     rng = make_rng(seed)
     train_features = data.train[0]
@@ -57,11 +90,9 @@ def build_census_model(name: str, data, settings: CensusSettings, seed):
                           embedding_dims=settings.embedding_dim, embedding_std=settings.embedding_std, seed=rng)
     common = dict(tower_units=settings.tower_units, tasks=("binary",) * len(data.task_names),
                   task_names=data.task_names, inputs=inputs, seed=rng)
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"model must be one of {tuple(MODEL_CLASSES)}, got {name!r}")
-    sizes = ({"bottom_units": settings.bottom_units} if name == "SharedBottom"
-             else {"n_experts": settings.n_experts, "expert_units": settings.expert_units})
-    return MODEL_CLASSES[name](None, **common, **sizes)
+    if name not in STUDY_MODELS:
+        raise ValueError(f"model must be one of {STUDY_MODELS}, got {name!r}")
+    return MODEL_CLASSES[name](None, **common, **_mixture_sizes(name, inputs.d_out, len(data.task_names), settings))
 
 
 def train_on_census(name: str, data, seed: int = 0, settings: CensusSettings = CensusSettings(),
@@ -82,7 +113,7 @@ def train_on_census(name: str, data, seed: int = 0, settings: CensusSettings = C
 def format_results(results: list[CensusResult], task_names) -> str:
     """Per model: mean test AUC per task with the min-max range over seeds, and training time."""
     lines = [f"{'model':<14}" + "".join(f"{'AUC ' + t:>28}" for t in task_names) + f"{'seconds':>10}{'params':>9}"]
-    for name in MODELS:
+    for name in STUDY_MODELS:
         runs = [r for r in results if r.model == name]
         if not runs:
             continue
