@@ -143,7 +143,7 @@ def _add_funnel_command(commands) -> None:
     funnel = commands.add_parser("funnel", help="ESMM against clicked-only and all-impressions CVR models on a "
                                  "funnel with selection bias, judged on every impression; the watch-time question")
     funnel.add_argument("--full", action="store_true", help="the whole study: 10 runs, the selection-bias and "
-                        "click-rate sweep, ESMM on MMoE, two watch-time funnels (about 8 minutes on 2 cores)")
+                        "click-rate sweep, ESMM on MMoE, two watch-time funnels (about 9 minutes on 2 cores)")
     funnel.add_argument("--runs", type=int, help="funnels per cell (default 5, --full 10)")
     funnel.add_argument("--main-only", action="store_true", help="only the main funnel's CVR table")
     funnel.add_argument("--selection-bias", type=float, help="the main funnel's selection bias in [0, 1] (default 0.9)")
