@@ -32,6 +32,17 @@ def test_selection_bias_is_the_knob_of_how_unfair_the_clicked_rows_are():
     assert abs(gaps[0]) < 0.02 < gaps[1] < gaps[2]                   # clicked rows convert more as bias grows
 
 
+def test_the_default_funnel_barely_covers_the_lower_quality_half():
+    shares = {}
+    for name, knobs in (("default", {}), ("milder", dict(selection_bias=0.6, click_sharpness=1.5)),
+                        ("no bias", dict(selection_bias=0.0))):
+        _, Y, truth = mm.data.make_funnel(40_000, seed=4, return_truth=True, **knobs)
+        click, worse = Y[:, 0] == 1, truth.p_conversion < np.median(truth.p_conversion)
+        assert abs(click.mean() - 0.08) < 0.005
+        shares[name] = click[worse].sum() / click.sum()              # share of the clicks from the worse half
+    assert shares["default"] < 0.05 and 0.15 < shares["milder"] < 0.35 and 0.4 < shares["no bias"] < 0.6
+
+
 def test_watch_quality_is_the_share_of_the_watch_time_that_quality_makes():
     correlations = []
     for share in (0.0, 0.5, 1.0):

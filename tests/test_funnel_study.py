@@ -139,6 +139,7 @@ def test_train_selected_keeps_the_best_epoch_and_stops_after_patience(rng):
                                            (dict(fixed_epochs=0), "fixed_epochs"),
                                            (dict(ctcvr_weight=0.0), "ctcvr_weight"), (dict(seed=-1), "seed"),
                                            (dict(selection_bias=1.2), "selection_bias"),
+                                           (dict(click_sharpness=float("nan")), "click_sharpness"),
                                            (dict(click_rate=0.0), "click_rate")])
 def test_bad_settings(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -149,7 +150,7 @@ def test_bad_settings(kwargs, match):
 
 def test_a_tiny_cvr_run_scores_every_model_on_the_entire_space():
     result = study.run_one(study.RunSpec("cvr", 0, (("selection_bias", 0.9),), study.CVR_MODELS), TINY)
-    assert result.cell == {"selection_bias": 0.9, "click_rate": 0.08}
+    assert result.cell == {"selection_bias": 0.9, "click_sharpness": 3.0, "click_rate": 0.08}
     assert set(result.metrics) == set(study.CVR_MODELS) | {"CTR model"}
     for name in study.CVR_MODELS:
         metrics = result.metrics[name]
@@ -200,6 +201,23 @@ def test_study_specs():
     assert "ESMM-MMoE" in study.study_specs(1, (), ())[0].models
 
 
+def test_the_default_funnel_and_the_sweep_cells():
+    assert (study.FULL.selection_bias, study.FULL.click_sharpness, study.FULL.click_rate) == (0.9, 3.0, 0.08)
+    keys = {tuple(sorted(study.FULL.funnel_options(dict(cell)).items())) for cell in study.SWEEP_CELLS}
+    assert len(keys) == len(study.SWEEP_CELLS) and study.main_cell_key(study.FULL) not in keys
+    milder = dict(study.FULL.funnel_options(dict(study.MILDER)))
+    assert (milder["selection_bias"], milder["click_sharpness"]) == (0.6, 1.5)
+    assert study.MILDER in study.SWEEP_CELLS and study.NO_BIAS in study.SWEEP_CELLS
+
+
+def test_a_sweep_cell_equal_to_the_main_funnel_is_left_out():
+    settings = study.with_overrides(TINY, click_sharpness=1.5, max_epochs=1)
+    results = study.run_study(1, settings, sweep_cells=((("click_sharpness", 1.5),), study.NO_BIAS),
+                              watch_qualities=(), mmoe=False, progress=False)
+    assert [r.cell["selection_bias"] for r in results] == [0.9, 0.0]
+    assert {r.cell["click_sharpness"] for r in results} == {1.5}
+
+
 # ------------------------------------------------------------------------------ the command
 
 def test_the_funnel_command(tmp_path, capsys):
@@ -208,8 +226,8 @@ def test_the_funnel_command(tmp_path, capsys):
                  "--save-json", str(path)])
     assert code == 0
     out = capsys.readouterr().out
-    for text in ("selection bias 0.6", "selection bias 0:", "ESMM minus model, paired by run", "clicked-only",
-                 "all-impressions", "two-task", "watch quality 0.9", "ESMM-style", "zero-filled x pCTR",
+    for text in ("click sharpness 3, selection bias 0.9", "selection bias 0:", "ESMM minus model, paired by run",
+                 "clicked-only", "all-impressions", "two-task", "watch quality 0.9", "ESMM-style", "zero-filled x pCTR",
                  "alpha chosen on validation"):
         assert text in out, text
     saved = json.loads(path.read_text())

@@ -80,14 +80,23 @@ def _latent(categorical: np.ndarray, dense: np.ndarray, cardinalities, rng) -> n
 
 
 def make_funnel(n_samples: int = 50_000, cardinalities=(200, 30, 8), n_dense: int = 6, click_rate: float = 0.08,
-                conversion_rate: float = 0.25, selection_bias: float = 0.6, click_sharpness: float = 1.5,
+                conversion_rate: float = 0.25, selection_bias: float = 0.9, click_sharpness: float = 3.0,
                 conversion_sharpness: float = 2.0, watch_time: bool = False, median_seconds: float = 60.0,
                 watch_sharpness: float = 0.8, watch_quality: float = 0.5, seed=0, return_truth: bool = False,
                 dtype=np.float64):
     """X: a ``FeatureBatch`` (categorical (N, C) ids with ``cardinalities``, numeric (N, n_dense)),
     Y: (N, 2) [click, conversion observed after a click (NaN elsewhere)], or (N, 3) with
     ``watch_time`` [.., seconds after a click (NaN elsewhere)]; with ``return_truth`` also a
-    ``FunnelTruth``. Ids follow a Zipf-like law (a few popular, many rare), as item ids do."""
+    ``FunnelTruth``. Ids follow a Zipf-like law (a few popular, many rare), as item ids do.
+
+    The defaults make the funnel that sample selection bias describes: the clicked rows barely cover
+    the lower-quality half of the impressions. With ``selection_bias`` 0.9 and ``click_sharpness``
+    3 (8% clicks), about 3% of the clicks come from the impressions whose quality is below the
+    median (2.7% to 3.0% over five seeds of 70,000 impressions), so a model trained on the clicked
+    rows must extrapolate to half the impression space. A milder funnel, ``selection_bias=0.6,
+    click_sharpness=1.5`` (the defaults until the funnel study's results were known), takes about
+    23% of its clicks from that half: its clicked rows still cover every quality. At
+    ``selection_bias=0`` the share is about 50% at either sharpness."""
     n_samples = check_positive_int("n_samples", n_samples)
     cardinalities = [check_positive_int(f"cardinalities[{i}]", c) for i, c in enumerate(cardinalities)]
     n_dense = check_positive_int("n_dense", n_dense)

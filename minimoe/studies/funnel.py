@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .. import fusion
-from ..checks import check_positive_int
+from ..checks import check_number, check_positive_int
 from ..data.funnel import esmm_labels, make_funnel
 from ..functions import sigmoid
 from ..heads import softplus
@@ -69,7 +69,7 @@ from .experiments import _single_threaded_blas, mean_ci95
 CVR_MODELS = ("ESMM", "ESMM-MMoE", "clicked-only", "all-impressions", "two-task")
 WATCH_MODELS = ("zero-filled", "zero-filled x pCTR", "clicked-rows x pCTR", "ESMM-style")
 WATCH_ROWS = WATCH_MODELS + ("clicked-rows, alpha on validation", "pCTR alone", "duration alone")
-KNOBS = ("selection_bias", "click_rate")     # the funnel knobs a sweep may vary
+KNOBS = ("selection_bias", "click_sharpness", "click_rate")     # the funnel knobs a sweep may vary
 
 
 # ------------------------------------------------------------------------------------ settings
@@ -79,12 +79,13 @@ class FunnelSettings:
     """Everything a run depends on besides its cell (knob values) and run number.
 
     Data: ``n_train`` + ``n_validation`` + ``n_test`` impressions of ``make_funnel`` with the
-    knobs below (its defaults). Models: ``FeatureInput`` with embeddings of ``embedding_dim``,
-    a Shared-Bottom of ``bottom_units`` (MMoE: ``n_experts`` of ``expert_units``), towers of
-    ``tower_units``. Training: Adam at ``lr``, batches of ``batch_size``, at most ``max_epochs``
-    over the impressions with early stopping (``patience`` epochs) on the validation split. A model
-    trained on the clicked rows alone gets the same budget in optimizer steps: its epochs and
-    patience are scaled by impressions / clicked rows.
+    knobs below (its defaults: selection bias 0.9, click sharpness 3, 8% clicks, a funnel whose
+    clicked rows barely cover the lower-quality half of the impressions). Models: ``FeatureInput``
+    with embeddings of ``embedding_dim``, a Shared-Bottom of ``bottom_units`` (MMoE: ``n_experts``
+    of ``expert_units``), towers of ``tower_units``. Training: Adam at ``lr``, batches of
+    ``batch_size``, at most ``max_epochs`` over the impressions with early stopping (``patience``
+    epochs) on the validation split. A model trained on the clicked rows alone gets the same budget
+    in optimizer steps: its epochs and patience are scaled by impressions / clicked rows.
     """
 
     n_train: int = 40_000
@@ -94,8 +95,8 @@ class FunnelSettings:
     n_dense: int = 6
     click_rate: float = 0.08
     conversion_rate: float = 0.25
-    selection_bias: float = 0.6
-    click_sharpness: float = 1.5
+    selection_bias: float = 0.9
+    click_sharpness: float = 3.0
     conversion_sharpness: float = 2.0
     watch_sharpness: float = 0.8
     watch_quality: float = 0.5
@@ -125,6 +126,7 @@ class FunnelSettings:
         for name in ("selection_bias", "watch_quality"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+        check_number("click_sharpness", self.click_sharpness)
         if self.selection not in ("cvr", "own"):
             raise ValueError(f"selection must be 'cvr' or 'own', got {self.selection!r}")
         if self.fixed_epochs is not None:
@@ -554,7 +556,8 @@ def cell_key(result: RunResult) -> tuple:
 
 
 def describe_cell(key) -> str:
-    names = {"selection_bias": "selection bias", "click_rate": "click rate", "watch_quality": "watch quality"}
+    names = {"selection_bias": "selection bias", "click_sharpness": "click sharpness", "click_rate": "click rate",
+             "watch_quality": "watch quality"}
     return ", ".join(f"{names.get(k, k)} {v:g}" for k, v in key)
 
 
@@ -617,13 +620,14 @@ def format_cvr_sweep(results, against=("clicked-only", "all-impressions", "two-t
     entire space and on the clicked rows."""
     keys = sorted({cell_key(r) for r in results})
     against = [m for m in against if m in _models_in(results, CVR_MODELS)]
-    header = f"{'cell':<34}{'ESMM AUC, all':>18}" + "".join(
+    width = max([len(describe_cell(key)) for key in keys] + [4]) + 2
+    header = f"{'cell':<{width}}{'ESMM AUC, all':>18}" + "".join(
         f"{'- ' + m + (', all' if part == 'cvr_auc' else ', clicked'):>30}" for m in against
         for part in ("cvr_auc", "cvr_auc_clicked"))
     lines = [header]
     for key in keys:
         runs = [r for r in results if cell_key(r) == key]
-        row = f"{describe_cell(key):<34}{_cell(*mean_ci95(list(values(runs, 'ESMM', 'cvr_auc').values()))):>18}"
+        row = f"{describe_cell(key):<{width}}{_cell(*mean_ci95(list(values(runs, 'ESMM', 'cvr_auc').values()))):>18}"
         for model in against:
             for part in ("cvr_auc", "cvr_auc_clicked"):
                 row += f"{_cell(*paired_gap(runs, 'ESMM', model, part)[:2], signed=True):>30}"
@@ -659,9 +663,13 @@ def format_watch(results) -> str:
 
 # ------------------------------------------------------------------------------------ studies
 
-MAIN_CELL = ()                                              # the settings' funnel: selection bias 0.6, clicks 8%
-SWEEP_CELLS = ((("selection_bias", 0.0),), (("selection_bias", 0.3),), (("selection_bias", 0.9),),
-               (("click_rate", 0.03),), (("click_rate", 0.16),), (("selection_bias", 0.9), ("click_rate", 0.03)))
+MAIN_CELL = ()                          # the settings' funnel: selection bias 0.9, click sharpness 3, clicks 8%
+MILDER = (("selection_bias", 0.6), ("click_sharpness", 1.5))     # make_funnel's defaults before the study's results
+NO_BIAS = (("selection_bias", 0.0),)
+# Against the main funnel: selection bias 0, 0.6 and 0.9 at click sharpness 3 and at 1.5 (8% clicks), and the
+# main funnel at 3% and 16% clicks.
+SWEEP_CELLS = (NO_BIAS, (("selection_bias", 0.6),), NO_BIAS + (("click_sharpness", 1.5),), MILDER,
+               (("click_sharpness", 1.5),), (("click_rate", 0.03),), (("click_rate", 0.16),))
 SWEEP_MODELS = ("ESMM", "clicked-only", "all-impressions", "two-task")
 WATCH_QUALITIES = (0.5, 0.9)
 
@@ -684,8 +692,15 @@ def study_specs(runs: int, sweep_cells=SWEEP_CELLS, watch_qualities=WATCH_QUALIT
 
 def run_study(runs: int, settings: FunnelSettings = QUICK, sweep_cells=SWEEP_CELLS, watch_qualities=WATCH_QUALITIES,
               mmoe: bool = True, cvr: bool = True, jobs: int = 1, progress: bool = True) -> list[RunResult]:
-    """Every run of ``study_specs``, in ``jobs`` processes."""
-    return run_many(study_specs(runs, sweep_cells, watch_qualities, mmoe, cvr), settings, jobs, progress)
+    """Every run of ``study_specs``, in ``jobs`` processes. A sweep cell that gives the same funnel
+    as the main one or as an earlier cell (after a knob of ``settings`` was changed) is left out."""
+    cells, seen = [], {main_cell_key(settings)}
+    for cell in sweep_cells:
+        key = tuple(sorted((k, v) for k, v in settings.funnel_options(dict(cell)).items() if k in KNOBS))
+        if key not in seen:
+            seen.add(key)
+            cells.append(cell)
+    return run_many(study_specs(runs, cells, watch_qualities, mmoe, cvr), settings, jobs, progress)
 
 
 def main_cell_key(settings: FunnelSettings) -> tuple:
@@ -693,14 +708,15 @@ def main_cell_key(settings: FunnelSettings) -> tuple:
 
 
 def format_study(results, settings: FunnelSettings) -> str:
-    """The main table (the settings' funnel), the sweep, and the watch-time tables."""
+    """The main table (the settings' funnel), the milder and the no-bias funnels' tables, the sweep,
+    and the watch-time tables."""
     cvr = [r for r in results if r.study == "cvr"]
     parts = []
     if cvr:
         keys = sorted({cell_key(r) for r in cvr})
-        main = main_cell_key(settings)
-        no_bias = tuple(sorted(dict(main, selection_bias=0.0).items()))
-        shown = [key for key in (main, no_bias) if key in keys] or keys[:1]
+        main = dict(main_cell_key(settings))
+        shown = [tuple(sorted(dict(main, **dict(cell)).items())) for cell in (MAIN_CELL, MILDER, NO_BIAS)]
+        shown = [key for key in dict.fromkeys(shown) if key in keys] or keys[:1]
         parts += [format_cvr_cell(cvr, key) for key in shown]
         if len(keys) > 1:
             parts.append(format_cvr_sweep(cvr))

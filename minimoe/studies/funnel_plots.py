@@ -30,8 +30,9 @@ def _line(ax, results, knob: str, fixed: dict, model: str, metric: str = "cvr_au
 
 
 def plot_cvr_sweep(results, settings, axes) -> None:
-    """Entire-space CVR AUC against selection bias and against click rate; and the paired gap ESMM -
-    clicked-only, on every impression and on the clicked rows, against selection bias."""
+    """Entire-space CVR AUC against selection bias and against click rate (the other knobs at the
+    main funnel's); and the paired gap ESMM - clicked-only, on every impression and on the clicked
+    rows, against selection bias, at each click sharpness of the sweep."""
     fixed = dict(main_cell_key(settings))
     for ax, knob, label in ((axes[0], "selection_bias", "selection bias s"), (axes[1], "click_rate", "click rate")):
         for model in ("ESMM", "clicked-only", "all-impressions", "two-task"):
@@ -39,21 +40,27 @@ def plot_cvr_sweep(results, settings, axes) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("CVR AUC, every test impression")
         ax.grid(alpha=0.3)
-    axes[0].set_title("pCVR on the entire space vs selection bias")
-    axes[1].set_title(f"... vs click rate (selection bias {fixed['selection_bias']:g})")
+    axes[0].set_title(f"pCVR on the entire space vs selection bias (click sharpness {fixed['click_sharpness']:g})")
+    axes[1].set_title(f"... vs click rate (selection bias {fixed['selection_bias']:g}, "
+                      f"sharpness {fixed['click_sharpness']:g})")
     axes[0].legend(fontsize=8)
     ax = axes[2]
-    for metric, label, style in (("cvr_auc", "on every impression", "-"), ("cvr_auc_clicked", "on clicked rows", "--")):
-        points = []
-        for key in sorted({cell_key(r) for r in results}):
-            cell = dict(key)
-            if cell["click_rate"] == fixed["click_rate"]:
-                mean, ci, n = paired_gap([r for r in results if cell_key(r) == key], "ESMM", "clicked-only", metric)
-                if n > 1:
-                    points.append((cell["selection_bias"], mean, ci))
-        if points:
-            x, mean, ci = map(np.array, zip(*points))
-            ax.errorbar(x, mean, yerr=ci, marker="o", capsize=3, linestyle=style, color="tab:red", label=label)
+    keys = sorted({cell_key(r) for r in results})
+    sharpnesses = sorted({dict(key)["click_sharpness"] for key in keys}, reverse=True)
+    for sharpness, color in zip(sharpnesses, ("tab:red", "tab:blue", "tab:gray", "tab:green")):
+        for metric, where, style in (("cvr_auc", "every impression", "-"), ("cvr_auc_clicked", "clicked rows", "--")):
+            points = []
+            for key in keys:
+                cell = dict(key)
+                if cell["click_rate"] == fixed["click_rate"] and cell["click_sharpness"] == sharpness:
+                    mean, ci, n = paired_gap([r for r in results if cell_key(r) == key], "ESMM", "clicked-only",
+                                             metric)
+                    if n > 1:
+                        points.append((cell["selection_bias"], mean, ci))
+            if points:
+                x, mean, ci = map(np.array, zip(*points))
+                ax.errorbar(x, mean, yerr=ci, marker="o", capsize=3, linestyle=style, color=color,
+                            label=f"sharpness {sharpness:g}, {where}")
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xlabel("selection bias s")
     ax.set_ylabel("AUC of ESMM minus clicked-only (paired)")
