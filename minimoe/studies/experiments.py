@@ -29,11 +29,8 @@ of a mixture model records its experts' usage per level (``level_usage``, ``own_
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -45,8 +42,8 @@ from ..models import MODELS as MODEL_CLASSES
 from ..models import MixtureModel
 from ..optim import Adam
 from ..presets import MMOE_PAPER
-from ..progress import ProgressBar
 from ..train import evaluate, fit
+from .parallel import map_runs
 
 MODELS = ("SharedBottom", "OMoE", "MMoE")          # compared by default
 SINGLE_TASK = "SingleTask"    # not a class: one model per task, each trained on its own task alone
@@ -373,49 +370,11 @@ def run_one(spec: RunSpec, settings: Settings) -> RunResult:
                      model.n_params(), level_usage(model, X[test]))
 
 
-@contextlib.contextmanager
-def _single_threaded_blas():
-    """Worker processes inherit this environment: one BLAS thread each, so that ``jobs`` processes
-    on ``jobs`` cores do not oversubscribe them (the small matrices here gain nothing from more)."""
-    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update({name: "1" for name in names})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def run_many(specs: list[RunSpec], settings: Settings, jobs: int | None = None,
              progress: bool = True, description: str = "runs") -> list[RunResult]:
-    """Run every spec, in ``jobs`` processes (default: all cores); results in the order of specs.
-
-    Workers are started with ``spawn`` (fresh interpreters, one BLAS thread each), so a script that
-    calls this with jobs > 1 must guard its entry point with ``if __name__ == "__main__":``, as any
-    multiprocessing script must; Jupyter and the ``minimoe`` command need nothing.
-    """
-    jobs = check_positive_int("jobs", (os.cpu_count() or 1) if jobs is None else jobs)
-    bar = ProgressBar(len(specs), description, enabled=progress)
-    results: list[RunResult] = []
-    try:
-        if jobs == 1:
-            for spec in specs:
-                results.append(run_one(spec, settings))
-                bar.update(1)
-            return results
-        import multiprocessing
-        with _single_threaded_blas(), ProcessPoolExecutor(
-                max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for result in pool.map(run_one, specs, [settings] * len(specs)):
-                results.append(result)
-                bar.update(1)
-        return results
-    finally:
-        bar.close()
+    """Run every spec, in ``jobs`` processes (default: all cores); results in the order of specs
+    (``parallel.map_runs``)."""
+    return map_runs(run_one, specs, settings, jobs, progress, description)
 
 
 def _check_models(models) -> None:

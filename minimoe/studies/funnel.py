@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -61,10 +60,10 @@ from ..metrics import auc, rank_average
 from ..models import ESMM, MultiTaskModel, SharedBottom
 from ..module import Module
 from ..optim import Adam
-from ..progress import ProgressBar
 from ..tasks import BinaryTask, Task
 from ..train import fit
-from .experiments import _single_threaded_blas, mean_ci95
+from .experiments import mean_ci95
+from .parallel import map_runs
 
 CVR_MODELS = ("ESMM", "ESMM-MMoE", "clicked-only", "all-impressions", "two-task")
 WATCH_MODELS = ("zero-filled", "zero-filled x pCTR", "clicked-rows x pCTR", "ESMM-style")
@@ -524,24 +523,7 @@ def run_one(spec: RunSpec, settings: FunnelSettings) -> RunResult:
 def run_many(specs, settings: FunnelSettings, jobs: int = 1, progress: bool = True,
              description: str = "funnels") -> list[RunResult]:
     """Every spec, in ``jobs`` processes; results in the order of specs, identical for any ``jobs``."""
-    jobs = check_positive_int("jobs", jobs)
-    bar = ProgressBar(len(specs), description, enabled=progress)
-    results = []
-    try:
-        if jobs == 1:
-            for spec in specs:
-                results.append(run_one(spec, settings))
-                bar.update(1)
-            return results
-        import multiprocessing
-        with _single_threaded_blas(), ProcessPoolExecutor(
-                max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for result in pool.map(run_one, specs, [settings] * len(specs)):
-                results.append(result)
-                bar.update(1)
-        return results
-    finally:
-        bar.close()
+    return map_runs(run_one, specs, settings, jobs, progress, description)
 
 
 # ---------------------------------------------------------------------------------- summaries
