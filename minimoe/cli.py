@@ -103,13 +103,7 @@ def _compare(args) -> int:
         if index:
             print("\n" + "=" * 100 + "\n")
         print(f"Regime {name!r}{' (--full)' if args.full else ''}: {regime.description}")
-        print(f"{', '.join(models)} at correlations {correlations}, {runs} run(s) each: {_describe(settings)}")
-        print(experiments.describe_sizes(models, settings), flush=True)
-        started = time.perf_counter()
-        results = experiments.relatedness(correlations, runs, models=models, settings=settings, jobs=args.jobs,
-                                          progress=not args.quiet)
-        print(f"done in {time.perf_counter() - started:.0f}s\n")
-        _study_tables(results, models)
+        results = _run_study(models, correlations, runs, settings, args)
         claims = experiments.claims_report(results)
         if claims:
             print(f"\nThe MMoE paper's claims in the {name!r} regime:\n{claims}")
@@ -118,6 +112,18 @@ def _compare(args) -> int:
         print(f"\nboth regimes in {time.perf_counter() - started_all:.0f}s")
     _write_figures(args, collected, lambda r, p: _plots().plot_relatedness(r, p))
     return 0
+
+
+def _run_study(models, correlations, runs: int, settings, args) -> list:
+    """Say what runs, run it (``--jobs`` processes), print its tables; the runs' results."""
+    print(f"{', '.join(models)} at correlations {correlations}, {runs} run(s) each: {_describe(settings)}")
+    print(experiments.describe_sizes(models, settings), flush=True)
+    started = time.perf_counter()
+    results = experiments.relatedness(correlations, runs, models=models, settings=settings, jobs=args.jobs,
+                                      progress=not args.quiet)
+    print(f"done in {time.perf_counter() - started:.0f}s\n")
+    _study_tables(results, models)
+    return results
 
 
 def _write_figures(args, collected: dict, plot) -> None:
@@ -146,13 +152,7 @@ def _seesaw(args) -> int:
     correlations = _correlations(args, experiments.SEESAW_CORRELATIONS)
     runs = args.runs if args.runs is not None else (20 if args.full else 5)
     print(f"The seesaw: {experiments.SEESAW_DESCRIPTION}")
-    print(f"{', '.join(models)} at correlations {correlations}, {runs} run(s) each: {_describe(settings)}")
-    print(experiments.describe_sizes(models, settings), flush=True)
-    started = time.perf_counter()
-    results = experiments.relatedness(correlations, runs, models=models, settings=settings, jobs=args.jobs,
-                                      progress=not args.quiet)
-    print(f"done in {time.perf_counter() - started:.0f}s\n")
-    _study_tables(results, models)
+    results = _run_study(models, correlations, runs, settings, args)
     print("\n" + experiments.seesaw_summary(results))
     _write_figures(args, {"seesaw": results}, lambda r, p: _plots().plot_gains(r, p))
     return 0
