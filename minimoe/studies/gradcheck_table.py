@@ -61,6 +61,12 @@ def funnel_cases(rng, x) -> Iterator[tuple[str, object, object, float]]:
     for backbone, options in (("shared_bottom", {"bottom_units": (6,)}),
                               ("mmoe", {"n_experts": 3, "expert_units": (4,), "gate_units": (3,)})):
         yield f"ESMM on {backbone}", ESMM(5, backbone, (3,), seed=rng, **options), x, THRESHOLD_MODEL
+        extreme = ESMM(5, backbone, (3,), seed=rng, **options)
+        tower_logits = extreme.base.forward(x)                               # (N, 2): a and b
+        for k in range(2):                                                   # rescale: max |a|, |b| = 50
+            for name in ("W", "b"):
+                extreme.params[f"base.towers.{k}.layers.2.{name}"][...] *= 50.0 / np.abs(tower_logits[:, k]).max()
+        yield f"ESMM on {backbone}, logits up to +-50", extreme, x, THRESHOLD_MODEL
         inputs = FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=rng, embedding_std=0.5)
         batch = FeatureBatch(rng.integers(0, [4, 3], size=(6, 2)), rng.standard_normal((6, 2)))
         yield f"ESMM on {backbone} with inputs=", ESMM(None, backbone, (3,), seed=rng, inputs=inputs, **options), \
