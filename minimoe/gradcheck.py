@@ -29,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .layers import Dropout
+from .module import add_gradients
 
 STEP = 1e-6
 THRESHOLD_BLOCK = 1e-7     # layers and other building blocks
@@ -84,13 +85,6 @@ def frozen_dropout(module):
             dropout.freeze_mask = frozen
 
 
-def _add(a, b):
-    """a + b where None is "no gradient"."""
-    if a is None or b is None:
-        return b if a is None else a
-    return a + b
-
-
 def check_module(module, x, dout: np.ndarray | None = None, seed: int = 0,
                  floor: float = 1e-8, module_floor: float = MODULE_FLOOR) -> dict[str, float]:
     """Relative error of every parameter gradient and of the input gradient of ``module``.
@@ -116,7 +110,7 @@ def check_module(module, x, dout: np.ndarray | None = None, seed: int = 0,
     with frozen_dropout(module):
         module.zero_grad()
         module.forward(x_work)
-        dx = _add(module.backward(dout.copy()), module.backward_auxiliary())
+        dx = add_gradients(module.backward(dout.copy()), module.backward_auxiliary())
         analytic = {name: grad.copy() for name, grad in module.grads.items()}
         largest = max([float(np.abs(grad).max()) for grad in analytic.values() if grad.size] + [0.0])
         floor = max(floor, module_floor * largest)

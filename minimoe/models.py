@@ -28,7 +28,7 @@ from .heads import FunnelHead
 from .initializers import check_init
 from .inputs import FeatureInput
 from .layers import MLP, Linear
-from .module import Module, ModuleList
+from .module import Module, ModuleList, add_gradients
 from .moe import ExpertGroup, GateSpec, MixtureLayer
 from .presets import MMOE_PAPER
 from .tasks import make_tasks
@@ -125,6 +125,13 @@ class MultiTaskModel(Module):
         Linear in ``dscores``; parameter gradients are ADDED into ``grads`` (``zero_grad`` between
         steps). Regularisers are not included: ``backward_auxiliary()`` adds theirs.
         """
+        dscores = self._checked_dscores(dscores)
+        dtower_inputs = [tower.backward(dscores[:, k:k + 1]) for k, tower in enumerate(self.towers)]
+        dx = self.backbone_backward(dtower_inputs, input_grad or self.inputs is not None)
+        return self._input_backward(dx)
+
+    def _checked_dscores(self, dscores) -> np.ndarray:
+        """dscores as an (N, T) array of the model's dtype, N the rows of the last forward, or a clear error."""
         if self.rows_of_last_forward is None:
             raise RuntimeError("backward needs the forward pass just before it: call forward(X) first "
                                "(predict and gate_weights replace what forward kept)")
@@ -132,10 +139,7 @@ class MultiTaskModel(Module):
         if dscores.shape != (self.rows_of_last_forward, self.n_tasks):
             raise ValueError(f"dscores must have shape {(self.rows_of_last_forward, self.n_tasks)} "
                              f"(rows of the last forward, tasks), got {dscores.shape}")
-        dscores = dscores.astype(self.dtype, copy=False)
-        dtower_inputs = [tower.backward(dscores[:, k:k + 1]) for k, tower in enumerate(self.towers)]
-        dx = self.backbone_backward(dtower_inputs, input_grad or self.inputs is not None)
-        return self._input_backward(dx)
+        return dscores.astype(self.dtype, copy=False)
 
     def backward_auxiliary(self, input_grad: bool = True) -> np.ndarray | None:
         """Add the gradient of ``auxiliary_loss()`` (the load-balancing loss, in training mode) into
@@ -278,8 +282,7 @@ class MixtureModel(MultiTaskModel):
             dstreams = level.backward_auxiliary(need)
             if from_above is not None:
                 through = level.backward(from_above, need)
-                dstreams = through if dstreams is None else [
-                    t if d is None else (d if t is None else d + t) for d, t in zip(dstreams, through)]
+                dstreams = through if dstreams is None else [add_gradients(d, t) for d, t in zip(dstreams, through)]
             if index == 0:
                 return dstreams[0] if dstreams is not None else None
             from_above = None if dstreams is None else self._stack(dstreams)
@@ -546,10 +549,10 @@ class ESMM(MultiTaskModel):
                  init: str = "uniform", inputs=None, **backbone_options) -> None:
         if backbone not in self.BACKBONES:
             raise ValueError(f"backbone must be one of {tuple(self.BACKBONES)}, got {backbone!r}")
-        if [task.kind for task in make_tasks(tasks, task_names)] != ["binary", "binary"]:
+        names = make_tasks(tasks, task_names)
+        if [task.kind for task in names] != ["binary", "binary"]:
             raise ValueError(f"ESMM's tasks are two binary ones (click, click and conversion), got {tasks!r}")
         rng = make_rng(seed)
-        names = make_tasks(tasks, task_names)
         base = self.BACKBONES[backbone](n_features, tower_units=tower_units, tasks=("binary", "binary"),
                                         task_names=(names[0].name, "cvr"), seed=rng, dtype=dtype, init=init,
                                         inputs=inputs, **backbone_options)
@@ -584,12 +587,7 @@ class ESMM(MultiTaskModel):
         return scores
 
     def backward(self, dscores, input_grad: bool = True) -> np.ndarray | None:
-        if self.rows_of_last_forward is None:
-            raise RuntimeError("backward needs the forward pass just before it: call forward(X) first")
-        dscores = np.asarray(dscores)
-        if dscores.shape != (self.rows_of_last_forward, 2):
-            raise ValueError(f"dscores must have shape {(self.rows_of_last_forward, 2)}, got {dscores.shape}")
-        return self.base.backward(self.head.backward(dscores.astype(self.dtype, copy=False)), input_grad)
+        return self.base.backward(self.head.backward(self._checked_dscores(dscores)), input_grad)
 
     def backward_auxiliary(self, input_grad: bool = True) -> np.ndarray | None:
         return self.base.backward_auxiliary(input_grad)

@@ -28,6 +28,13 @@ from collections.abc import Iterator
 import numpy as np
 
 
+def add_gradients(a, b):
+    """a + b for gradients that may be None ("no gradient"); writes into neither."""
+    if a is None or b is None:
+        return b if a is None else a
+    return a + b
+
+
 class _PackAfterConstruction(type):
     """Packs every module's parameters into flat buffers as soon as its constructor returns."""
 

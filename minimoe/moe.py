@@ -14,7 +14,7 @@ import numpy as np
 from .checks import check_dtype, check_number, check_positive_int, check_units, make_rng
 from .initializers import check_init, init_bias, init_weight
 from .layers import MLP, Dropout, Softmax
-from .module import Module, ModuleDict
+from .module import Module, ModuleDict, add_gradients
 
 
 class Experts(Module):
@@ -247,7 +247,6 @@ class MixtureLayer(Module):
         if not 0.0 <= float(expert_dropout) < 1.0:
             raise ValueError(f"expert_dropout must lie in [0, 1), got {expert_dropout}")
         rng, init, dtype = make_rng(seed), check_init(init), check_dtype(dtype)
-        self.dtype = dtype
         self.experts = ModuleDict({group.name: Experts(self.stream_widths[group.stream], group.n_experts,
                                                        expert_units, rng, init=init, dtype=dtype)
                                    for group in self.groups})
@@ -315,7 +314,8 @@ class MixtureLayer(Module):
     def _gates_backward(self, dgates, streams_grad: list, input_grad: bool) -> None:
         """dgates: G arrays (N, C_g), one per gate; adds each gate's input gradient to its stream."""
         for spec, dgate in zip(self.gate_specs, dgates):
-            _add_to(streams_grad, spec.stream, self.gates[spec.name].backward(dgate, input_grad))
+            streams_grad[spec.stream] = add_gradients(streams_grad[spec.stream],
+                                                       self.gates[spec.name].backward(dgate, input_grad))
 
     def backward(self, dmixed: np.ndarray, input_grad: bool = True) -> list | None:
         """dmixed: (G, N, H) -> the gradient of each input stream, S arrays (N, D_s) (None with
@@ -327,7 +327,8 @@ class MixtureLayer(Module):
         for group in self.groups:
             columns = self.group_columns[group.name]
             dgroup = dexperts if len(self.groups) == 1 else dexperts[:, columns[0]:columns[-1] + 1]
-            _add_to(streams_grad, group.stream, self.experts[group.name].backward(dgroup, input_grad))
+            streams_grad[group.stream] = add_gradients(streams_grad[group.stream],
+                                                       self.experts[group.name].backward(dgroup, input_grad))
         if self.every_gate_sees_all:
             dgates = list(dweights)
         else:
@@ -345,9 +346,3 @@ class MixtureLayer(Module):
         streams_grad = [None] * len(self.stream_widths)
         self._gates_backward(dgates, streams_grad, input_grad)
         return streams_grad if input_grad else None
-
-
-def _add_to(arrays: list, index: int, value) -> None:
-    """arrays[index] += value, where None means "nothing yet"; never writes into ``value``."""
-    if value is not None:
-        arrays[index] = value if arrays[index] is None else arrays[index] + value
