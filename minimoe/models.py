@@ -522,7 +522,52 @@ class PLE(CGC):
                               expert_dropout, record_levels=True)
 
 
-class ESMM(MultiTaskModel):
+class HeadedModel(MultiTaskModel):
+    """A model whose trained scores are a ``head`` applied to the scores of a whole model ``base``
+    (its input layer, backbone and towers): ESMM's product of a CTR and a CVR tower, say.
+
+        X --base--> tower scores (N, T) --head--> scores (N, T)
+
+    A subclass sets ``self.base`` and ``self.head`` in its constructor; forward, backward, the
+    regulariser's call and the declared structure go through them.
+    """
+
+    def check_inputs(self, X):
+        return self.base.check_inputs(X)
+
+    def forward(self, X, check: bool = True) -> np.ndarray:
+        if check:
+            X = self.check_inputs(X)
+        scores = self.head.forward(self.base.forward(X, check=False))              # (N, T)
+        self.rows_of_last_forward = len(scores)
+        return scores
+
+    def backward(self, dscores, input_grad: bool = True) -> np.ndarray | None:
+        return self.base.backward(self.head.backward(self._checked_dscores(dscores)), input_grad)
+
+    def backward_auxiliary(self, input_grad: bool = True) -> np.ndarray | None:
+        return self.base.backward_auxiliary(input_grad)
+
+    def base_scores(self, X) -> np.ndarray:
+        """(N, T) the base's tower scores, before the head (evaluation mode, in batches)."""
+        return np.concatenate(self._in_evaluation(lambda batch: self.base.forward(batch, check=False), X))
+
+    def shared_parameters(self, last_layer: bool = False) -> list[str]:
+        return [f"base.{name}" for name in self.base.shared_parameters(last_layer)]
+
+    def gate_weights(self, X, level: int = -1) -> np.ndarray:
+        """(T, N, E) for a mixture base: its towers' gates."""
+        if not isinstance(self.base, MixtureModel):
+            raise TypeError(f"{type(self).__name__} on a {type(self.base).__name__} has no gates")
+        return self.base.gate_weights(X, level)
+
+    def expert_outputs(self, X, level: int = -1) -> np.ndarray:
+        if not isinstance(self.base, MixtureModel):
+            raise TypeError(f"{type(self).__name__} on a {type(self.base).__name__} has no experts")
+        return self.base.expert_outputs(X, level)
+
+
+class ESMM(HeadedModel):
     """The Entire Space Multi-task Model (Ma et al., SIGIR 2018) for a funnel impression -> click ->
     conversion (or -> a watch time, a purchase).
 
@@ -565,9 +610,6 @@ class ESMM(MultiTaskModel):
         self.base = base
         self.head = FunnelHead()
 
-    def check_inputs(self, X):
-        return self.base.check_inputs(X)
-
     def check_targets(self, name: str, Y, n_rows: int, allow_missing: bool = True) -> np.ndarray:
         """(click, click and conversion) labels: also a clear error where the second is 1 without a click."""
         Y = super().check_targets(name, Y, n_rows, allow_missing)
@@ -578,38 +620,9 @@ class ESMM(MultiTaskModel):
                              f"click) is 0: a conversion is only observed after a click")
         return Y
 
-    def forward(self, X, check: bool = True) -> np.ndarray:
-        """X -> (N, 2) logits of pCTR and pCTCVR."""
-        if check:
-            X = self.check_inputs(X)
-        scores = self.head.forward(self.base.forward(X, check=False))              # (N, 2)
-        self.rows_of_last_forward = len(scores)
-        return scores
-
-    def backward(self, dscores, input_grad: bool = True) -> np.ndarray | None:
-        return self.base.backward(self.head.backward(self._checked_dscores(dscores)), input_grad)
-
-    def backward_auxiliary(self, input_grad: bool = True) -> np.ndarray | None:
-        return self.base.backward_auxiliary(input_grad)
-
     def predict_cvr(self, X) -> np.ndarray:
         """(N,) pCVR, the conversion probability of every impression had it been clicked."""
-        logits = np.concatenate(self._in_evaluation(lambda batch: self.base.forward(batch, check=False), X))
-        return sigmoid(logits[:, 1])
-
-    def shared_parameters(self, last_layer: bool = False) -> list[str]:
-        return [f"base.{name}" for name in self.base.shared_parameters(last_layer)]
-
-    def gate_weights(self, X, level: int = -1) -> np.ndarray:
-        """(2, N, E) for a mixture backbone: the CTR and the CVR tower's gates."""
-        if not isinstance(self.base, MixtureModel):
-            raise TypeError(f"ESMM on a {type(self.base).__name__} has no gates")
-        return self.base.gate_weights(X, level)
-
-    def expert_outputs(self, X, level: int = -1) -> np.ndarray:
-        if not isinstance(self.base, MixtureModel):
-            raise TypeError(f"ESMM on a {type(self.base).__name__} has no experts")
-        return self.base.expert_outputs(X, level)
+        return sigmoid(self.base_scores(X)[:, 1])
 
 
 MODELS = {cls.__name__: cls for cls in (SharedBottom, OMoE, MMoE, CGC, PLE, ESMM)}

@@ -50,14 +50,14 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .. import fusion
-from ..checks import check_number, check_positive_int
+from ..checks import check_number, check_positive_int, make_rng
 from ..data.funnel import esmm_labels, make_funnel
 from ..functions import sigmoid
 from ..heads import softplus
 from ..inputs import FeatureInput
 from ..losses import MultiTaskLoss
 from ..metrics import auc, rank_average
-from ..models import ESMM, MultiTaskModel, SharedBottom
+from ..models import ESMM, HeadedModel, SharedBottom
 from ..module import Module
 from ..optim import Adam
 from ..tasks import BinaryTask, Task
@@ -212,20 +212,20 @@ class WatchHead(Module):
         return np.stack([dscores[:, 0] + dscores[:, 1] * sigmoid(-self.a), dscores[:, 1]], axis=1)
 
 
-class WatchESMM(MultiTaskModel):
+class WatchESMM(HeadedModel):
     """ESMM's idea for a watch time: a CTR tower (logit a) and a duration tower (z, the log of
     E[seconds | click] in the target's unit) on a shared Shared-Bottom backbone; the ``WatchHead``
     outputs (a, log w), trained on every impression with labels (click, seconds or 0 without a
     click) by cross-entropy and ``PoissonTask``'s loss. ``predict`` gives (pCTR, expected watch
     time); ``predict_duration`` E[seconds | click] for any impression.
 
-    Built here from the library's public pieces (``SharedBottom`` as the ``base``, ``Module``) for
-    the study; it is not in ``models.MODELS`` and is not saved or loaded.
+    Built here from the library's public pieces (``HeadedModel`` with a ``SharedBottom`` as its
+    ``base``) for the study; it is not in ``models.MODELS`` and is not saved or loaded.
     """
 
     def __init__(self, n_features, bottom_units=(64,), tower_units=(16,), seed=0, dtype=np.float64, inputs=None):
         tasks = (BinaryTask("ctr"), PoissonTask("watch"))
-        rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+        rng = make_rng(seed)
         base = SharedBottom(n_features, bottom_units=bottom_units, tower_units=tower_units,
                             tasks=("binary", "regression"), task_names=("ctr", "log_duration"), seed=rng,
                             dtype=dtype, inputs=inputs)
@@ -234,31 +234,9 @@ class WatchESMM(MultiTaskModel):
         self.base = base
         self.head = WatchHead()
 
-    def check_inputs(self, X):
-        return self.base.check_inputs(X)
-
-    def forward(self, X, check: bool = True) -> np.ndarray:
-        if check:
-            X = self.check_inputs(X)
-        scores = self.head.forward(self.base.forward(X, check=False))
-        self.rows_of_last_forward = len(scores)
-        return scores
-
-    def backward(self, dscores, input_grad: bool = True):
-        if self.rows_of_last_forward is None:
-            raise RuntimeError("backward needs the forward pass just before it: call forward(X) first")
-        return self.base.backward(self.head.backward(np.asarray(dscores, dtype=self.dtype)), input_grad)
-
-    def backward_auxiliary(self, input_grad: bool = True):
-        return None
-
     def predict_duration(self, X) -> np.ndarray:
         """(N,) exp(z): E[seconds | click] in the target's unit, for every impression."""
-        z = np.concatenate(self._in_evaluation(lambda batch: self.base.forward(batch, check=False), X))[:, 1]
-        return np.exp(z)
-
-    def shared_parameters(self, last_layer: bool = False) -> list[str]:
-        return [f"base.{name}" for name in self.base.shared_parameters(last_layer)]
+        return np.exp(self.base_scores(X)[:, 1])
 
 
 # ----------------------------------------------------------------------------------- the runs
