@@ -138,12 +138,6 @@ def linear_cka(A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return np.where(denominator > 0, numerator / denominator, 0.0)
 
 
-def expert_outputs(model, X, level: int = -1) -> np.ndarray:
-    """(N, E, H): every expert's output on the rows of X."""
-    _check_mixture_model(model)
-    return model.expert_outputs(X, level=level)
-
-
 def match_experts(reference, other, X, by: str = "outputs", level: int = -1) -> np.ndarray:
     """match: (E,), expert ``match[i]`` of ``other`` is the counterpart of expert i of ``reference``.
 
@@ -153,8 +147,10 @@ def match_experts(reference, other, X, by: str = "outputs", level: int = -1) -> 
     """
     if by not in MATCH_BY:
         raise ValueError(f"by must be one of {MATCH_BY}, got {by!r}")
+    _check_mixture_model(reference)
+    _check_mixture_model(other)
     if by == "outputs":
-        outputs = expert_outputs(reference, X, level), expert_outputs(other, X, level)
+        outputs = reference.expert_outputs(X, level), other.expert_outputs(X, level)
         _check_same_shape("expert outputs", *outputs)
         return _match(by, cka=linear_cka(*outputs))
     usages = expert_usage(reference, X, level), expert_usage(other, X, level)
@@ -251,14 +247,14 @@ def expert_stability(models, X, by: str = "outputs", n_chance: int = 200, seed=0
         raise ValueError(f"models must hold at least 2 trained models to compare, got {len(models)}")
     if by not in MATCH_BY:
         raise ValueError(f"by must be one of {MATCH_BY}, got {by!r}")
-    reference_outputs = expert_outputs(models[0], X, level)                # (N, E, H)
-    usages = [expert_usage(model, X, level) for model in models]          # R x (T, E)
+    usages = [expert_usage(model, X, level) for model in models]          # R x (T, E), mixture models checked
+    reference_outputs = models[0].expert_outputs(X, level)                 # (N, E, H)
     for usage in usages[1:]:
         _check_same_shape("usage", usages[0], usage)
     n_experts = usages[0].shape[1]
     matches, aligned, similarity = [np.arange(n_experts)], [usages[0]], []
     for model, usage in zip(models[1:], usages[1:]):
-        outputs = expert_outputs(model, X, level)
+        outputs = model.expert_outputs(X, level)
         _check_same_shape("expert outputs", reference_outputs, outputs)
         cka = linear_cka(reference_outputs, outputs)                       # (E, E)
         match = _match(by, cka=cka, usage_ref=usages[0], usage_other=usage)

@@ -111,7 +111,14 @@ def check_targets(name: str, value, tasks, n_rows: int | None = None, dtype=None
     """Targets (N, T), one column per task (``tasks``: ``Task`` objects), each observed label valid
     for its task (binary: 0 or 1). NaN is a missing label when ``allow_missing``, an error
     otherwise. A task column with no label at all is an error unless ``allow_empty_task`` (a
-    minibatch may hold none; a data set may not)."""
+    minibatch may hold none; a data set may not). Boolean labels are read as 0/1 when every task
+    is binary."""
+    if np.asarray(value).dtype == bool:
+        regression = [task.name for task in tasks if task.kind != "binary"]
+        if regression:
+            raise TypeError(f"{name} holds booleans, which only binary tasks can take; tasks {regression} are not "
+                            f"binary: pass numbers")
+        value = np.asarray(value, dtype=np.float64 if dtype is None else dtype)
     targets = check_matrix(name, value, n_cols=len(tasks), dtype=dtype, n_rows=n_rows,
                            cols_name="columns (one per task)", allow_nan=True)
     missing = np.isnan(targets)

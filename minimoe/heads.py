@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module
+from .module import Module, expect_shape
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
@@ -40,6 +40,8 @@ def funnel_logits(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 class FunnelHead(Module):
     """(N, 2) logits (a, b) of pCTR and pCVR -> (N, 2) logits (a, c) of pCTR and pCTCVR."""
 
+    reads = ((0,), (0, 1))          # output 0 reads a; output 1, c, reads a and b
+
     def forward(self, logits: np.ndarray) -> np.ndarray:
         a, b = logits[:, 0], logits[:, 1]
         c, _, self.log_not_p = funnel_logits(a, b)
@@ -47,6 +49,7 @@ class FunnelHead(Module):
         return np.stack([a, c], axis=1)                                           # (N, 2)
 
     def backward(self, dscores: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # (N, 2)
+        expect_shape(self, "dscores", dscores, (len(self.a), 2))
         dc_da = np.exp(-softplus(self.a) - self.log_not_p)                        # sigmoid(-a) / (1 - p)
         dc_db = np.exp(-softplus(self.b) - self.log_not_p)                        # sigmoid(-b) / (1 - p)
         return np.stack([dscores[:, 0] + dscores[:, 1] * dc_da, dscores[:, 1] * dc_db], axis=1)

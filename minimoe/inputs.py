@@ -24,7 +24,7 @@ import numpy as np
 
 from .checks import check_dtype, check_positive_int, make_rng
 from .layers import Embedding
-from .module import Module, ModuleList
+from .module import Module, ModuleList, expect_shape
 
 MAX_EMBEDDING_DIM = 16
 
@@ -121,11 +121,13 @@ class FeatureInput(Module):
 
     def forward(self, batch) -> np.ndarray:
         ids = batch.categorical                                            # (N, C)
+        self.rows = len(ids)
         blocks = [embedding.forward(ids[:, i]) for i, embedding in enumerate(self.embeddings)]
         blocks.append(np.asarray(batch.numeric, dtype=self.dtype))         # (N, M)
         return np.concatenate(blocks, axis=1)                              # (N, D)
 
     def backward(self, dx: np.ndarray, input_grad: bool = True) -> None:  # dx: (N, D)
+        expect_shape(self, "dx", dx, (self.rows, self.d_out))
         for i, embedding in enumerate(self.embeddings):
             embedding.backward(dx[:, self.offsets[i]:self.offsets[i + 1]])
         return None

@@ -12,7 +12,7 @@ import numpy as np
 from .checks import check_dtype, check_number, check_positive_int, check_units, make_rng
 from .functions import sigmoid, softmax
 from .initializers import check_init, init_bias, init_weight
-from .module import Module, Sequential
+from .module import Module, Sequential, expect_shape
 
 
 class Linear(Module):
@@ -33,6 +33,7 @@ class Linear(Module):
         return x @ self._params["W"] + self._params["b"]        # (N, D_out)
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # dy: (N, D_out)
+        expect_shape(self, "dy", dy, (len(self.x), self._params["W"].shape[1]))
         self._grads["W"] += self.x.T @ dy                       # (D_in, D_out)
         self._grads["b"] += dy.sum(axis=0)                      # (D_out,)
         return dy @ self._params["W"].T if input_grad else None  # dx: (N, D_in)
@@ -49,6 +50,7 @@ class ReLU(Module):
         return np.maximum(x, 0)
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        expect_shape(self, "dy", dy, self.positive.shape)
         return dy * self.positive if input_grad else None
 
 
@@ -60,6 +62,7 @@ class Sigmoid(Module):
         return self.y
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        expect_shape(self, "dy", dy, self.y.shape)
         return dy * self.y * (1.0 - self.y) if input_grad else None
 
 
@@ -75,6 +78,7 @@ class Softmax(Module):
         return self.y
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        expect_shape(self, "dy", dy, self.y.shape)
         return self.y * (dy - (dy * self.y).sum(axis=-1, keepdims=True)) if input_grad else None
 
 
@@ -106,6 +110,7 @@ class Embedding(Module):
         return self._params["W"][ids]                           # (N, dim)
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> None:   # dy: (N, dim)
+        expect_shape(self, "dy", dy, (len(self.ids), self._params["W"].shape[1]))
         np.add.at(self._grads["W"], self.ids, dy)               # repeated ids accumulate
         return None
 
@@ -132,9 +137,12 @@ class MLP(Module):
         self.layers = Sequential(modules)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.layers.forward(x)
+        out = self.layers.forward(x)
+        self.out_shape = out.shape
+        return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        expect_shape(self, "dout", dout, self.out_shape)
         return self.layers.backward(dout, input_grad)
 
 
@@ -158,6 +166,7 @@ class Dropout(Module):
         self.mask = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self.shape = x.shape
         if not self.training or self.rate == 0.0:
             self.mask = None
             return x
@@ -168,6 +177,7 @@ class Dropout(Module):
         return x * self.mask
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        expect_shape(self, "dy", dy, self.shape)
         if not input_grad:
             return None
         return dy if self.mask is None else dy * self.mask

@@ -20,6 +20,8 @@ D = 100 inputs.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from .checks import check_dtype, check_matrix, check_positive_int, check_targets, check_units, make_rng
@@ -36,27 +38,57 @@ from .tasks import make_tasks
 PREDICT_BATCH = 8192   # rows per forward pass in predict / gate_weights, to bound memory
 
 
+def _as_json(value):
+    """Tuples as lists and NumPy scalars as Python numbers, so that a config survives JSON."""
+    if isinstance(value, (tuple, list)):
+        return [_as_json(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def constructor_config(cls, arguments: dict) -> dict:
+    """A model's architecture, derived once from its constructor's arguments: every parameter of
+    ``cls.__init__`` but ``seed``, with the value it got (defaults included), keyword options (ESMM's
+    backbone options) spread out, in JSON types. ``cls(**config)`` rebuilds the architecture;
+    ``MultiTaskModel`` then writes the resolved tasks, dtype and input layer over it."""
+    config = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name in ("self", "seed", "inputs"):
+            continue
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            config.update(arguments[name])
+        else:
+            config[name] = arguments[name]
+    return {name: _as_json(value) for name, value in config.items()}
+
+
 class MultiTaskModel(Module):
     """What every model shares: the optional input layer, the towers, checks, predict and save.
 
         X --inputs--> x (N, D) --backbone--> T tower inputs (N, H) --towers--> scores (N, T)
 
-    A model class builds its backbone in ``__init__`` and implements ``backbone_forward(x)`` (a list of
-    T tower inputs) and ``backbone_backward(dtower_inputs, input_grad)`` (d loss / d x, or None when
-    ``input_grad`` is False); if its backbone has a regulariser it also implements
-    ``backbone_backward_auxiliary(input_grad)``. The rest, including the public ``forward`` and
-    ``backward``, is here.
+    A model class's ``__init__`` starts with ``super().__init__(locals())`` (its arguments make the
+    config), then builds its backbone and towers. It implements ``backbone_forward(x)`` (a list of T
+    tower inputs), ``backbone_backward(dtower_inputs, input_grad)`` (d loss / d x, or None when
+    ``input_grad`` is False) and ``backbone_reached_by(task)``; if its backbone has a regulariser it
+    also implements ``backbone_backward_auxiliary(input_grad)``. The rest, including the public
+    ``forward`` and ``backward``, is here.
     """
 
-    def __init__(self, n_features, tasks, task_names, seed, dtype, init, config: dict, inputs=None) -> None:
+    def __init__(self, arguments: dict) -> None:
+        """``arguments``: the model constructor's arguments, as ``locals()`` at its first line (so
+        defaults are included). They make the tasks, the dtype, the generator, the input layer and
+        ``config``, the architecture saved next to the parameters."""
         super().__init__()
-        self.tasks = make_tasks(tasks, task_names)
+        self.tasks = make_tasks(arguments["tasks"], arguments["task_names"])
         self.task_names = tuple(task.name for task in self.tasks)
         self.n_tasks = len(self.tasks)
-        self.dtype = check_dtype(dtype)
-        self.init = check_init(init)
-        self.rng = make_rng(seed)
+        self.dtype = check_dtype(arguments["dtype"])
+        self.init = check_init(arguments["init"])
+        self.rng = make_rng(arguments["seed"])
         self.inputs = None
+        n_features, inputs = arguments["n_features"], arguments["inputs"]
         if inputs is not None:
             if isinstance(inputs, dict):                  # as saved in a model file's config
                 inputs = FeatureInput(**inputs, seed=self.rng, dtype=self.dtype)
@@ -67,8 +99,8 @@ class MultiTaskModel(Module):
             n_features = inputs.d_out
             self.inputs = inputs
         self.n_features = check_positive_int("n_features", n_features)
-        # Everything needed to rebuild the architecture; saved next to the parameters.
-        self.config = dict(config, n_features=self.n_features, tasks=[task.kind for task in self.tasks],
+        self.config = constructor_config(type(self), arguments)
+        self.config.update(n_features=self.n_features, tasks=[task.kind for task in self.tasks],
                            task_names=list(self.task_names), dtype=self.dtype.name, init=self.init)
         if self.inputs is not None:
             self.config["inputs"] = self.inputs.config
@@ -180,9 +212,26 @@ class MultiTaskModel(Module):
         return scores
 
     # -- what loss weighting and analysis need ----------------------------------------------------
-    def shared_parameters(self, last_layer: bool = False) -> list[str]:  # pragma: no cover - abstract
+    def backbone_reached_by(self, task: int) -> tuple[str, ...]:  # pragma: no cover - abstract
+        """Name prefixes of the backbone's parameters that task ``task``'s loss reaches."""
+        raise NotImplementedError
+
+    def parameters_reached_by(self, task: int) -> list[str]:
+        """Names of the parameters task ``task``'s loss reaches, read from the structure: the input
+        layer, the parts of the backbone on the task's path, and its own tower."""
+        prefixes = ("inputs.", f"towers.{task}.") + tuple(self.backbone_reached_by(task))
+        return [name for name in self.params if name.startswith(prefixes)]
+
+    def shared_parameters(self, last_layer: bool = False) -> list[str]:
         """Names of the parameters every task's loss reaches (with ``last_layer``: the weight of the
         last such layer, where GradNorm measures gradient norms)."""
+        if last_layer:
+            return self.last_shared_layer()
+        every = set.intersection(*(set(self.parameters_reached_by(k)) for k in range(self.n_tasks)))
+        return [name for name in self.params if name in every]
+
+    def last_shared_layer(self) -> list[str]:  # pragma: no cover - abstract
+        """The weight(s) of the last layer every task reaches (one per shared expert group)."""
         raise NotImplementedError
 
     def save(self, path) -> None:
@@ -206,9 +255,8 @@ class SharedBottom(MultiTaskModel):
     def __init__(self, n_features: int | None, bottom_units=MMOE_PAPER.bottom_units,
                  tower_units=MMOE_PAPER.tower_units, tasks=("regression", "regression"), task_names=None,
                  seed=0, dtype=np.float64, init: str = "uniform", inputs=None) -> None:
-        config = dict(bottom_units=list(check_units("bottom_units", bottom_units)),
-                      tower_units=list(check_units("tower_units", tower_units, allow_empty=True)))
-        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
+        super().__init__(locals())
+        bottom_units = check_units("bottom_units", bottom_units)
         self.bottom = MLP(self.n_features, bottom_units, self.rng, init=self.init, dtype=self.dtype)
         self.make_towers(self.bottom.d_out, tower_units)
 
@@ -218,11 +266,12 @@ class SharedBottom(MultiTaskModel):
     def backbone_backward(self, dtower_inputs, input_grad):
         return self.bottom.backward(sum(dtower_inputs), input_grad)              # every tower fans in
 
-    def shared_parameters(self, last_layer: bool = False) -> list[str]:
-        if last_layer:
-            last = [name for name, module in self.bottom.named_modules("bottom.") if isinstance(module, Linear)][-1]
-            return [f"{last}W"]
-        return [name for name in self.params if name.startswith(("inputs.", "bottom."))]
+    def backbone_reached_by(self, task: int) -> tuple[str, ...]:
+        return ("bottom.",)                                                       # every task reads the bottom
+
+    def last_shared_layer(self) -> list[str]:
+        last = [name for name, module in self.bottom.named_modules("bottom.") if isinstance(module, Linear)][-1]
+        return [f"{last}W"]
 
 
 class MixtureModel(MultiTaskModel):
@@ -320,21 +369,22 @@ class MixtureModel(MultiTaskModel):
             per_level.append((group_reach, gate_reach))
         return per_level[::-1]
 
-    def shared_parameters(self, last_layer: bool = False) -> list[str]:
+    def backbone_reached_by(self, task: int) -> tuple[str, ...]:
+        prefixes = []
+        for index, (group_reach, gate_reach) in enumerate(self._reaching_tasks()):
+            prefixes += [f"levels.{index}.experts.{name}." for name, tasks in group_reach.items() if task in tasks]
+            prefixes += [f"levels.{index}.gates.{name}." for name, tasks in gate_reach.items() if task in tasks]
+        return tuple(prefixes)
+
+    def last_shared_layer(self) -> list[str]:
         everyone = set(range(self.n_tasks))
         reach = self._reaching_tasks()
-        if last_layer:
-            for index in reversed(range(len(self.levels))):
-                groups = [name for name, tasks in reach[index][0].items() if tasks == everyone]
-                if groups:
-                    last = len(self.levels[index].experts[groups[0]].units) - 1
-                    return [f"levels.{index}.experts.{name}.W{last}" for name in groups]
-            raise ValueError(f"{type(self).__name__} has no expert group that every task reaches")
-        prefixes = ["inputs."]
-        for index, (group_reach, gate_reach) in enumerate(reach):
-            prefixes += [f"levels.{index}.experts.{name}." for name, tasks in group_reach.items() if tasks == everyone]
-            prefixes += [f"levels.{index}.gates.{name}." for name, tasks in gate_reach.items() if tasks == everyone]
-        return [name for name in self.params if name.startswith(tuple(prefixes))]
+        for index in reversed(range(len(self.levels))):
+            groups = [name for name, tasks in reach[index][0].items() if tasks == everyone]
+            if groups:
+                last = len(self.levels[index].experts[groups[0]].units) - 1
+                return [f"levels.{index}.experts.{name}.W{last}" for name in groups]
+        raise ValueError(f"{type(self).__name__} has no expert group that every task reaches")
 
     def gate_weights(self, X, level: int = -1) -> np.ndarray:
         """(T, N, E): the weights task k's gate at ``level`` gives the level's E experts (evaluation
@@ -367,14 +417,6 @@ class MixtureModel(MultiTaskModel):
         return self.levels[-1].n_experts
 
 
-def _mixture_options(n_experts, expert_units, tower_units, gate_units, balance_weight, expert_dropout) -> dict:
-    return dict(n_experts=check_positive_int("n_experts", n_experts),
-                expert_units=list(check_units("expert_units", expert_units)),
-                tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
-                gate_units=list(check_units("gate_units", gate_units, allow_empty=True)),
-                balance_weight=float(balance_weight), expert_dropout=float(expert_dropout))
-
-
 class OMoE(MixtureModel):
     """One-gate Mixture-of-Experts: y_k = h_k(sum_i g_i(x) f_i(x)), one gate shared by all tasks.
 
@@ -388,9 +430,8 @@ class OMoE(MixtureModel):
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
                  dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
                  expert_dropout: float = 0.0) -> None:
-        config = _mixture_options(n_experts, expert_units, tower_units, gate_units, balance_weight, expert_dropout)
-        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
-        groups = [ExpertGroup("shared", n_experts)]
+        super().__init__(locals())
+        groups = [ExpertGroup("shared", check_positive_int("n_experts", n_experts))]
         gates = [GateSpec("shared", ("shared",))]
         self.build_levels([(groups, gates)], [0] * self.n_tasks, expert_units, gate_units, tower_units,
                           balance_weight, expert_dropout)
@@ -405,9 +446,8 @@ class MMoE(MixtureModel):
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
                  dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
                  expert_dropout: float = 0.0) -> None:
-        config = _mixture_options(n_experts, expert_units, tower_units, gate_units, balance_weight, expert_dropout)
-        super().__init__(n_features, tasks, task_names, seed, dtype, init, config, inputs)
-        groups = [ExpertGroup("shared", n_experts)]
+        super().__init__(locals())
+        groups = [ExpertGroup("shared", check_positive_int("n_experts", n_experts))]
         gates = [GateSpec(f"task{k}", ("shared",)) for k in range(self.n_tasks)]
         self.build_levels([(groups, gates)], list(range(self.n_tasks)), expert_units, gate_units, tower_units,
                           balance_weight, expert_dropout)
@@ -449,22 +489,30 @@ def _extraction_specs(n_shared: int, task_counts: list[int], level: int, last: b
     return groups, gates
 
 
-def _extraction_plan(n_levels: int, n_shared_experts, n_task_experts, tasks, task_names, expert_units,
-                     tower_units, gate_units, balance_weight, expert_dropout) -> tuple[dict, list]:
-    """(config, level specs) of CGC (one level) or PLE (``n_levels``), checked."""
+def _check_shared_count(n_shared_experts) -> int:
     if isinstance(n_shared_experts, (bool, np.bool_)) or not isinstance(n_shared_experts, (int, np.integer)) \
             or n_shared_experts < 0:
         raise ValueError(f"n_shared_experts must be an int >= 0, got {n_shared_experts!r}")
-    task_counts = _task_expert_counts(n_task_experts, len(make_tasks(tasks, task_names)))
-    config = _mixture_options(1, expert_units, tower_units, gate_units, balance_weight, expert_dropout)
-    del config["n_experts"]
-    config.update(n_shared_experts=int(n_shared_experts), n_task_experts=task_counts)
-    specs = [_extraction_specs(int(n_shared_experts), task_counts, level, last=level == n_levels - 1)
-             for level in range(n_levels)]
-    return config, specs
+    return int(n_shared_experts)
 
 
-class CGC(MixtureModel):
+class ExtractionModel(MixtureModel):
+    """What CGC and PLE share: extraction levels of task experts next to shared ones."""
+
+    def build_extraction(self, *, n_levels: int, n_shared_experts, n_task_experts, expert_units, gate_units,
+                         tower_units, balance_weight: float, expert_dropout: float) -> None:
+        """``n_levels`` extraction levels (CGC: one) and the towers. The config records the
+        effective expert counts: one per task."""
+        n_shared = _check_shared_count(n_shared_experts)
+        task_counts = _task_expert_counts(n_task_experts, self.n_tasks)
+        self.config.update(n_shared_experts=n_shared, n_task_experts=task_counts)
+        specs = [_extraction_specs(n_shared, task_counts, level, last=level == n_levels - 1)
+                 for level in range(n_levels)]
+        self.build_levels(specs, list(range(self.n_tasks)), expert_units, gate_units, tower_units,
+                          balance_weight, expert_dropout)
+
+
+class CGC(ExtractionModel):
     """Customized Gate Control (Tang et al., RecSys 2020), one extraction layer: task k has experts
     of its own S_k next to experts S_0 that every task shares, and its gate is a softmax over
     S_k and S_0 only,
@@ -483,24 +531,13 @@ class CGC(MixtureModel):
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
                  dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
                  expert_dropout: float = 0.0) -> None:
-        self.build_extraction(1, n_features, n_shared_experts, n_task_experts, expert_units, tower_units, tasks,
-                              task_names, gate_units, seed, dtype, init, inputs, balance_weight, expert_dropout)
-
-    def build_extraction(self, n_levels, n_features, n_shared_experts, n_task_experts, expert_units, tower_units,
-                         tasks, task_names, gate_units, seed, dtype, init, inputs, balance_weight, expert_dropout,
-                         record_levels: bool = False) -> None:
-        """The constructor's work for CGC (one level) and PLE (``n_levels``, kept in the config with
-        ``record_levels``)."""
-        config, specs = _extraction_plan(n_levels, n_shared_experts, n_task_experts, tasks, task_names, expert_units,
-                                         tower_units, gate_units, balance_weight, expert_dropout)
-        if record_levels:
-            config["n_levels"] = n_levels
-        MixtureModel.__init__(self, n_features, tasks, task_names, seed, dtype, init, config, inputs)
-        self.build_levels(specs, list(range(self.n_tasks)), expert_units, gate_units, tower_units,
-                          balance_weight, expert_dropout)
+        super().__init__(locals())
+        self.build_extraction(n_levels=1, n_shared_experts=n_shared_experts, n_task_experts=n_task_experts,
+                              expert_units=expert_units, gate_units=gate_units, tower_units=tower_units,
+                              balance_weight=balance_weight, expert_dropout=expert_dropout)
 
 
-class PLE(CGC):
+class PLE(ExtractionModel):
     """Progressive Layered Extraction (Tang et al., RecSys 2020): ``n_levels`` CGC levels stacked.
 
     Each level reads T task streams and one shared stream (level 0 reads x for all of them): task
@@ -516,10 +553,10 @@ class PLE(CGC):
                  tasks=("regression", "regression"), task_names=None, gate_units=(), seed=0,
                  dtype=np.float64, init: str = "uniform", inputs=None, balance_weight: float = 0.0,
                  expert_dropout: float = 0.0) -> None:
-        n_levels = check_positive_int("n_levels", n_levels)
-        self.build_extraction(n_levels, n_features, n_shared_experts, n_task_experts, expert_units, tower_units,
-                              tasks, task_names, gate_units, seed, dtype, init, inputs, balance_weight,
-                              expert_dropout, record_levels=True)
+        super().__init__(locals())
+        self.build_extraction(n_levels=check_positive_int("n_levels", n_levels), n_shared_experts=n_shared_experts,
+                              n_task_experts=n_task_experts, expert_units=expert_units, gate_units=gate_units,
+                              tower_units=tower_units, balance_weight=balance_weight, expert_dropout=expert_dropout)
 
 
 class HeadedModel(MultiTaskModel):
@@ -529,7 +566,8 @@ class HeadedModel(MultiTaskModel):
         X --base--> tower scores (N, T) --head--> scores (N, T)
 
     A subclass sets ``self.base`` and ``self.head`` in its constructor; forward, backward, the
-    regulariser's call and the declared structure go through them.
+    regulariser's call and the declared structure go through them. The head says which tower
+    scores each of its outputs reads (``head.reads``: one tuple of base tasks per output).
     """
 
     def check_inputs(self, X):
@@ -552,8 +590,21 @@ class HeadedModel(MultiTaskModel):
         """(N, T) the base's tower scores, before the head (evaluation mode, in batches)."""
         return np.concatenate(self._in_evaluation(lambda batch: self.base.forward(batch, check=False), X))
 
-    def shared_parameters(self, last_layer: bool = False) -> list[str]:
-        return [f"base.{name}" for name in self.base.shared_parameters(last_layer)]
+    def parameters_reached_by(self, task: int) -> list[str]:
+        """Head task ``task`` reaches every parameter of the base tasks its score reads
+        (``head.reads[task]``): ESMM's CTCVR reaches the CTR tower too."""
+        reached = set().union(*(self.base.parameters_reached_by(k) for k in self.head.reads[task]))
+        return [f"base.{name}" for name in self.base.params if name in reached]
+
+    def last_shared_layer(self) -> list[str]:
+        """The last layer of a base tower that every head task reads (ESMM: the CTR tower), else the
+        base's last shared layer."""
+        common = set.intersection(*(set(reads) for reads in self.head.reads))
+        if common:
+            tower = self.base.towers[min(common)]
+            last = [name for name, module in tower.named_modules() if isinstance(module, Linear)][-1]
+            return [f"base.towers.{min(common)}.{last}W"]
+        return [f"base.{name}" for name in self.base.last_shared_layer()]
 
     def gate_weights(self, X, level: int = -1) -> np.ndarray:
         """(T, N, E) for a mixture base: its towers' gates."""
@@ -601,18 +652,25 @@ class ESMM(HeadedModel):
         base = self.BACKBONES[backbone](n_features, tower_units=tower_units, tasks=("binary", "binary"),
                                         task_names=(names[0].name, "cvr"), seed=rng, dtype=dtype, init=init,
                                         inputs=inputs, **backbone_options)
-        config = dict(backbone=backbone, tower_units=list(check_units("tower_units", tower_units, allow_empty=True)),
-                      **{key: value for key, value in base.config.items()
-                         if key in backbone_options})
-        super().__init__(base.n_features, tasks, task_names, rng, dtype, init, config)
-        if base.inputs is not None:
-            self.config["inputs"] = base.inputs.config
+        # The input layer is the base's (one owner for its parameters); the backbone's sizes, its
+        # defaults included, are ESMM's architecture too.
+        super().__init__(dict(locals(), n_features=base.n_features, seed=rng, inputs=None))
+        self.config.update({key: value for key, value in base.config.items() if key not in self.config})
         self.base = base
         self.head = FunnelHead()
 
     def check_targets(self, name: str, Y, n_rows: int, allow_missing: bool = True) -> np.ndarray:
-        """(click, click and conversion) labels: also a clear error where the second is 1 without a click."""
+        """(click, click and conversion) labels: also a clear error where the second is missing (it
+        exists for every impression) or is 1 without a click."""
         Y = super().check_targets(name, Y, n_rows, allow_missing)
+        missing = np.isnan(Y[:, 1])
+        if missing.any():
+            row = int(np.argmax(missing))
+            raise ValueError(
+                f"{name}[:, 1] ({self.task_names[1]}: click and conversion) is NaN at row {row} "
+                f"({int(missing.sum())} of {len(Y)} rows). This label exists for every impression (0 without a "
+                f"click); read as missing it would train the CTCVR task on the clicked rows only, the selection "
+                f"bias ESMM removes. Build it from (click, conversion) with mm.data.esmm_labels(Y).")
         converted_without_click = (Y[:, 1] == 1) & (Y[:, 0] == 0)
         if converted_without_click.any():
             row = int(np.argmax(converted_without_click))

@@ -1,12 +1,14 @@
 """The Module base class: named parameters, gradients that accumulate, children found by recursion,
-a training mode, and one flat buffer per dtype that the optimizer steps.
+and a training mode.
 
 The contract every module keeps (the docs call it "the module contract"):
 
 - ``params`` and ``grads`` present the module's own arrays and every descendant's under dotted names
   (``levels.0.experts.shared.W0``, ``towers.1.layers.2.b``). They are the live arrays, not copies:
   an optimizer that updates ``model.params[name]`` in place updates the module, and a gradient check
-  that nudges it changes what ``forward`` computes.
+  that nudges it changes what ``forward`` computes. A parameter is the array ``add_param`` stored,
+  for its whole life, so a module may also keep it as an attribute (``self.w = self.add_param(...)``).
+  The two dicts are read-only views: replacing an entry would train an array nobody reads.
 - ``forward(x)`` computes the output and keeps what ``backward`` needs.
 - ``backward(dout)`` is the vector-Jacobian product of the last forward: it returns d loss / d input
   and ADDS (``+=``) the parameter gradients into ``grads``. It is linear in ``dout``
@@ -23,7 +25,7 @@ The contract every module keeps (the docs call it "the module contract"):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -35,50 +37,80 @@ def add_gradients(a, b):
     return a + b
 
 
-class _PackAfterConstruction(type):
-    """Packs every module's parameters into flat buffers as soon as its constructor returns."""
+def expect_shape(module: Module, name: str, gradient, shape: tuple) -> None:
+    """A clear error unless the upstream gradient has ``shape``, the shape of the module's last
+    forward output: NumPy would otherwise broadcast a (N,) against a (N, 1) silently, or fail deep
+    inside with a message about operands."""
+    if getattr(gradient, "shape", None) != shape:
+        raise ValueError(f"{type(module).__name__}.backward expects {name} of shape {tuple(shape)} "
+                         f"(the shape of its last forward's output), got {np.shape(gradient)}")
 
-    def __call__(cls, *args, **kwargs):
-        module = super().__call__(*args, **kwargs)
-        module.flat_parameters()
-        return module
+
+class ArrayView(Mapping):
+    """A read-only dict of a module tree's live arrays, by dotted name (``model.params``).
+
+    Reading ``view[name]`` gives the array itself, to read or to change in place
+    (``view[name][...] = value``, ``view[name] += g``). Assigning another array, ``view[name] =
+    array``, is refused: the module would go on reading its own array, and the new one would be
+    trained or loaded in vain.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], what: str) -> None:
+        self._arrays, self._what = arrays, what
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self._arrays[name]
+        except KeyError:
+            raise KeyError(f"no {self._what} named {name!r}; the names are {list(self._arrays)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __setitem__(self, name, value) -> None:
+        if name in self._arrays and value is self._arrays[name]:
+            return                        # ``view[name] += g`` adds in place, then assigns the same array back
+        raise TypeError(f"{self._what} cannot be replaced: write into the array in place instead, "
+                        f"e.g. model.{self._what}[{name!r}][...] = value")
+
+    def __delitem__(self, name) -> None:
+        raise TypeError(f"{self._what} cannot be removed from a module")
+
+    def __repr__(self) -> str:
+        return f"{self._what}({', '.join(f'{k}{tuple(v.shape)}' for k, v in self._arrays.items())})"
 
 
-class Module(metaclass=_PackAfterConstruction):
+class Module:
     """Base class for every building block, model and loss with parameters.
 
     Subclasses call ``super().__init__()`` first, register arrays with ``add_param`` and sub-modules
     by assignment (``self.gate = Gate(...)``) or ``add_child(name, module)``, and implement
     ``forward`` and ``backward``. ``backward(dout, input_grad=False)`` may skip the input gradient
     and return None: training never needs d loss / d X, and for a model's first layer it is a whole
-    matrix product.
+    matrix product. The parameter gradients must not depend on ``input_grad``.
     """
-
-    # Bumped whenever a parameter or child is registered or parameters move into a new buffer, so a
-    # packed module re-verifies its buffers only after something changed (see ``flat_parameters``).
-    _structure_version = 0
 
     def __init__(self) -> None:
         object.__setattr__(self, "_params", {})
         object.__setattr__(self, "_grads", {})
         object.__setattr__(self, "_children", {})
-        object.__setattr__(self, "_flat", None)          # (version, {dtype: (params, grads)}, count)
         self.training = True
 
     # -- registration -------------------------------------------------------------------------
-    @classmethod
-    def _structure_changed(cls) -> None:
-        Module._structure_version += 1
-
     def add_param(self, name: str, value: np.ndarray) -> np.ndarray:
-        """Register a trainable array (and a zero gradient of its shape); returns the array."""
+        """Register a trainable array (and a zero gradient of its shape); returns the array, which
+        stays the parameter for the module's whole life."""
+        if "_params" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before add_param")
         if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
             raise TypeError(f"parameter {name!r} must be a float ndarray, got {type(value).__name__}")
         if "." in name or name in self._params or name in self._children:
             raise ValueError(f"parameter name {name!r} is dotted or already used in {type(self).__name__}")
         self._params[name] = value
         self._grads[name] = np.zeros_like(value)
-        self._structure_changed()
         return value
 
     def add_child(self, name: str, module: Module) -> Module:
@@ -88,7 +120,6 @@ class Module(metaclass=_PackAfterConstruction):
         if "." in name or name in self._params or name in self._children:
             raise ValueError(f"child name {name!r} is dotted or already used in {type(self).__name__}")
         self._children[name] = module
-        self._structure_changed()
         return module
 
     def __setattr__(self, name: str, value) -> None:
@@ -99,18 +130,20 @@ class Module(metaclass=_PackAfterConstruction):
             if name in self._params:
                 raise ValueError(f"child name {name!r} is already a parameter of {type(self).__name__}")
             children[name] = value                       # registered (or replaced) under the attribute name
-            self._structure_changed()
         elif children is not None and name in children:
             del children[name]                           # e.g. an optional child set back to None
-            self._structure_changed()
         object.__setattr__(self, name, value)
 
     # -- the tree -----------------------------------------------------------------------------
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """Yield (dotted name, module) for this module and every descendant, depth first."""
-        yield prefix, self
-        for name, child in self._children.items():
-            yield from child.named_modules(f"{prefix}{name}.")
+        # An explicit stack rather than nested generators: a step walks the tree a few times, and
+        # each level of generator nesting would cost every module below it.
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            yield name, module
+            stack.extend((f"{name}{child_name}.", child) for child_name, child in reversed(module._children.items()))
 
     def modules(self) -> Iterator[Module]:
         return (module for _, module in self.named_modules())
@@ -119,25 +152,27 @@ class Module(metaclass=_PackAfterConstruction):
         """The direct sub-modules by name (a copy of the registry)."""
         return dict(self._children)
 
-    def own_params(self) -> dict[str, np.ndarray]:
-        """This module's own arrays, without its children's (the live arrays)."""
-        return dict(self._params)
+    @property
+    def params(self) -> ArrayView:
+        """Every trainable array below this module, by dotted name (the live arrays, read-only dict)."""
+        return ArrayView({f"{prefix}{name}": value for prefix, module in self.named_modules()
+                          for name, value in module._params.items()}, "params")
 
     @property
-    def params(self) -> dict[str, np.ndarray]:
-        """Every trainable array below this module, by dotted name (the live arrays)."""
-        return {f"{prefix}{name}": value for prefix, module in self.named_modules()
-                for name, value in module._params.items()}
-
-    @property
-    def grads(self) -> dict[str, np.ndarray]:
+    def grads(self) -> ArrayView:
         """The gradient array of every entry of ``params``, same keys, same shapes (live arrays)."""
-        return {f"{prefix}{name}": value for prefix, module in self.named_modules()
-                for name, value in module._grads.items()}
+        return ArrayView({f"{prefix}{name}": value for prefix, module in self.named_modules()
+                          for name, value in module._grads.items()}, "grads")
 
     def n_params(self) -> int:
         """Number of trainable scalars."""
         return sum(value.size for value in self.params.values())
+
+    def zero_grad(self) -> None:
+        """Set every gradient below this module to 0, in place."""
+        for module in self.modules():
+            for grad in module._grads.values():
+                grad.fill(0.0)
 
     # -- training mode ------------------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
@@ -163,76 +198,20 @@ class Module(metaclass=_PackAfterConstruction):
             for module, was_training in before:
                 module.training = was_training
 
-    # -- the flat buffers ---------------------------------------------------------------------
-    def _owners(self) -> list[tuple[Module, str]]:
-        return [(module, name) for module in self.modules() for name in module._params]
-
-    def _pack(self) -> None:
-        """Move every parameter (and gradient) below this module into one contiguous 1-D buffer
-        per dtype; each array becomes a view of its buffer (same shape, same values)."""
-        owners = self._owners()
-        buffers = {}
-        for dtype in sorted({module._params[name].dtype.name for module, name in owners}):
-            members = [(module, name) for module, name in owners if module._params[name].dtype.name == dtype]
-            flat_params = np.empty(sum(module._params[name].size for module, name in members), dtype=dtype)
-            flat_grads = np.zeros_like(flat_params)
-            offset = 0
-            for module, name in members:
-                value, size = module._params[name], module._params[name].size
-                view = flat_params[offset:offset + size].reshape(value.shape)   # a view of the buffer
-                view[...] = value
-                module._params[name] = view
-                gradient = flat_grads[offset:offset + size].reshape(value.shape)
-                gradient[...] = module._grads[name]
-                module._grads[name] = gradient
-                offset += size
-            buffers[dtype] = (flat_params, flat_grads)
-        self._structure_changed()
-        object.__setattr__(self, "_flat", (Module._structure_version, buffers, len(owners)))
-
-    def _flat_is_current(self) -> bool:
-        """True when every parameter below this module is a view of this module's buffers."""
-        if self._flat is None:
-            return False
-        version, buffers, count = self._flat
-        if version == Module._structure_version:
-            return True
-        owners = self._owners()
-        if len(owners) != count:
-            return False
-        for module, name in owners:
-            pair = buffers.get(module._params[name].dtype.name)
-            if pair is None or module._params[name].base is not pair[0] or module._grads[name].base is not pair[1]:
-                return False
-        object.__setattr__(self, "_flat", (Module._structure_version, buffers, count))
-        return True
-
-    def flat_parameters(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """({dtype: parameter buffer}, {dtype: gradient buffer}): every parameter below this module,
-        in one contiguous 1-D array per dtype, of which ``params`` are views.
-
-        An element-wise optimizer (SGD, Adam) then updates the whole model in a handful of NumPy calls
-        instead of a handful per array, and ``zero_grad`` is one ``fill``. The buffers are checked
-        before they are handed out: after a parameter or child was added (or a sub-module packed on
-        its own) they are rebuilt, so no parameter can escape the optimizer or ``zero_grad``.
-        Arrays taken from ``params`` before such a rebuild are no longer the live ones.
-        """
-        if not self._flat_is_current():
-            self._pack()
-        buffers = self._flat[1]
-        return ({dtype: pair[0] for dtype, pair in buffers.items()},
-                {dtype: pair[1] for dtype, pair in buffers.items()})
-
-    def zero_grad(self) -> None:
-        for grads in self.flat_parameters()[1].values():
-            grads.fill(0.0)
-
     # -- the computation ----------------------------------------------------------------------
     def forward(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def backward(self, dout, input_grad: bool = True):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def __getattr__(self, name: str):
+        # Called only when ordinary lookup fails: most often a backward reading what its forward
+        # keeps (``self.x``) before any forward ran. Say so instead of a bare "no attribute".
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}; if its forward keeps "
+                             f"{name!r} for backward, call forward before backward")
 
     def auxiliary_loss(self) -> float:
         """The value of the regularisers below this module in the last forward (0 when there are

@@ -14,7 +14,7 @@ import numpy as np
 from .checks import check_dtype, check_number, check_positive_int, check_units, make_rng
 from .initializers import check_init, init_bias, init_weight
 from .layers import MLP, Dropout, Softmax
-from .module import Module, ModuleDict, add_gradients
+from .module import Module, ModuleDict, add_gradients, expect_shape
 
 
 class Experts(Module):
@@ -40,17 +40,23 @@ class Experts(Module):
             self.add_param(f"b{layer}", init_bias(rng, (self.n_experts, width), d_in, init, dtype))
             d_in = width
 
+    def pre_activation(self, layer: int, h: np.ndarray) -> np.ndarray:
+        """z = h W_l + b_l of every expert at ``layer``: h is x (N, D) for layer 0, else (N, E, H_{l-1})
+        -> (N, E, H_l). A new array, so the caller may apply ReLU in place."""
+        W, b = self._params[f"W{layer}"], self._params[f"b{layer}"]
+        if layer == 0:
+            z = np.tensordot(h, W, axes=(1, 1))                           # (N, E, H_0)
+        else:
+            z = np.matmul(h.transpose(1, 0, 2), W).transpose(1, 0, 2)      # (N, E, H_l)
+        z += b                                                            # b: (E, H_l) broadcasts over N
+        return z
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.inputs = [x]                   # the input of each layer: (N, D), then (N, E, D_l)
         self.active = []                    # ReLU masks, (N, E, D_{l+1})
         h = x
         for layer in range(self.n_layers):
-            W, b = self._params[f"W{layer}"], self._params[f"b{layer}"]
-            if layer == 0:
-                z = np.tensordot(h, W, axes=(1, 1))                       # (N, E, H_0)
-            else:
-                z = np.matmul(h.transpose(1, 0, 2), W).transpose(1, 0, 2)  # (N, E, H_l)
-            z += b                                                        # b: (E, H_l) broadcasts over N
+            z = self.pre_activation(layer, h)                             # (N, E, H_l)
             h = np.maximum(z, 0, out=z)                                   # ReLU in place
             self.active.append(h > 0)
             if layer + 1 < self.n_layers:
@@ -58,6 +64,7 @@ class Experts(Module):
         return h                                                          # (N, E, H)
 
     def backward(self, dh: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # dh: (N, E, H)
+        expect_shape(self, "dh", dh, self.active[-1].shape)
         for layer in reversed(range(self.n_layers)):
             W = self._params[f"W{layer}"]
             dz = dh * self.active[layer]                                  # (N, E, H_l)
@@ -88,6 +95,7 @@ class Gate(Module):
         super().__init__()
         d_in, n_experts = check_positive_int("d_in", d_in), check_positive_int("n_experts", n_experts)
         gate_units = check_units("gate_units", gate_units, allow_empty=True)
+        self.n_experts = n_experts
         rng, init, dtype = make_rng(seed), check_init(init), check_dtype(dtype)
         self.hidden = None
         if gate_units:
@@ -105,6 +113,7 @@ class Gate(Module):
         return self.softmax.forward(self.logits(x))                      # (N, E), rows sum to 1
 
     def backward(self, dg: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # dg: (N, E)
+        expect_shape(self, "dg", dg, self.softmax.y.shape)
         dlogits = self.softmax.backward(dg)                               # (N, E)
         self._grads["W"] += self.h.T @ dlogits                            # (D_h, E)
         self._grads["b"] += dlogits.sum(axis=0)                           # (E,)
@@ -321,6 +330,7 @@ class MixtureLayer(Module):
         """dmixed: (G, N, H) -> the gradient of each input stream, S arrays (N, D_s) (None with
         ``input_grad=False``). Fan-outs: every expert feeds G mixtures (``mix_backward`` sums them),
         and a stream feeds the expert groups and gates that read it (summed here)."""
+        expect_shape(self, "dmixed", dmixed, (len(self.gate_specs),) + self.expert_out.shape[::2])
         dweights, dexperts = mix_backward(self.mixing, self.expert_out, dmixed)   # (G, N, E), (N, E, H)
         dweights = self.dropout.backward(dweights)
         streams_grad = [None] * len(self.stream_widths)

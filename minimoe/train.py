@@ -55,8 +55,13 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
 
     X: (N, D), Y: (N, T) (0/1 labels for binary tasks; NaN marks a missing label, unless
     ``allow_missing=False``). ``optimizer`` defaults to Adam(lr=1e-3), ``loss`` to the unweighted
-    ``MultiTaskLoss`` of the model's tasks, ``validation`` is an optional (X_val, Y_val). Batches are
-    shuffled by ``seed``: the same seed gives the same run, bit for bit. A non-finite loss or gradient
+    ``MultiTaskLoss`` of the model's tasks, ``validation`` is an optional (X_val, Y_val).
+
+    Batches are shuffled by ``seed``, an int or a ``numpy.random.Generator``: the same seed gives the
+    same run, bit for bit. An int starts a new generator at every call, so ``fit(..., epochs=1,
+    seed=0)`` called in a loop repeats ONE shuffle every epoch; to go on epoch by epoch, pass one
+    Generator (``rng = np.random.default_rng(0)``, then ``seed=rng`` in every call), which carries on
+    its stream, and the same optimizer, which carries on its moments. A non-finite loss or gradient
     stops training with ``NonFiniteLossError`` naming the epoch and step; the parameters are left as
     they were before that step.
 
@@ -98,20 +103,42 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
     return history
 
 
-def _flat_buffers(model, loss) -> tuple[dict, dict]:
-    """The optimizer's view: the model's and the loss's parameters, one flat buffer per dtype each.
-    SGD and Adam act element-wise, so stepping the buffers is the same update as stepping every array."""
+def trained_arrays(model, loss) -> tuple[dict, dict]:
+    """(params, grads): what the optimizer steps, the model's parameters and the loss's own (the
+    log-variances of ``UncertaintyWeightedLoss``), under ``model.<name>`` and ``loss.<name>``."""
     params, grads = {}, {}
     for owner, module in (("model", model), ("loss", loss)):
-        owner_params, owner_grads = module.flat_parameters()
-        for dtype, buffer in owner_params.items():
-            params[f"{owner}.{dtype}"], grads[f"{owner}.{dtype}"] = buffer, owner_grads[dtype]
+        owner_grads = module.grads
+        for name, param in module.params.items():
+            params[f"{owner}.{name}"], grads[f"{owner}.{name}"] = param, owner_grads[name]
     return params, grads
+
+
+def step_gradients(model, loss, X, Y, grads=None) -> tuple[float, float]:
+    """One training step's gradients, exactly as ``fit`` computes them (the gradient checks run this
+    very function): forward in the model's current mode, the loss and the auxiliary loss, zeroed
+    gradients, ``loss.backward_model(model)`` (which skips d loss / d X) and
+    ``model.backward_auxiliary(input_grad=False)``. X, Y must be checked already. ``grads``: the
+    gradient arrays of the model and the loss, when the caller holds them (``fit`` does, and
+    zeroes them without walking the trees every step). Returns (total objective, auxiliary loss)."""
+    scores = model.forward(X, check=False)                                  # (B, T)
+    auxiliary = model.auxiliary_loss()
+    total = loss.forward(scores, Y, check=False) + auxiliary
+    if grads is None:
+        model.zero_grad()
+        loss.zero_grad()
+    else:
+        for grad in grads:
+            grad.fill(0.0)
+    loss.backward_model(model)
+    model.backward_auxiliary(input_grad=False)
+    return total, auxiliary
 
 
 def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle, bar, history,
                   validation, early_stopping) -> None:
-    params, grads = _flat_buffers(model, loss)
+    params, grads = trained_arrays(model, loss)
+    grad_arrays = list(grads.values())
     n_rows = len(X)
     labelled_rows = (~np.isnan(Y)).sum(axis=0)                              # (T,) per task
     steps_per_epoch = -(-n_rows // batch_size)
@@ -122,17 +149,12 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
         loss_sums, auxiliary_sum = np.zeros(model.n_tasks), 0.0
         for step in range(1, steps_per_epoch + 1):
             rows = order[(step - 1) * batch_size: step * batch_size]
-            scores = model.forward(X[rows], check=False)                     # (B, T)
-            auxiliary = model.auxiliary_loss()
-            total = loss.forward(scores, Y[rows], check=False) + auxiliary
+            total, auxiliary = step_gradients(model, loss, X[rows], Y[rows], grad_arrays)
             if not np.isfinite(total):
                 raise NonFiniteLossError(f"loss became {total} at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
-            model.zero_grad()
-            loss.zero_grad()
-            loss.backward_model(model)
-            model.backward_auxiliary(input_grad=False)
-            if not all(np.isfinite(grad).all() for grad in grads.values()):
+            # One sum per array: any inf or NaN makes the total non-finite (so does a sum past 1e308).
+            if not np.isfinite(sum(float(grad.sum()) for grad in grads.values())):
                 raise NonFiniteLossError(f"a gradient became non-finite at epoch {epoch}, step {step}; "
                                          "parameters are those before this step (try a lower lr)")
             optimizer.step(params, grads)
@@ -153,12 +175,12 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
         if early_stopping is not None:
             if best is None or val_total < history.validation_total[history.best_epoch - 1]:
                 history.best_epoch = epoch
-                best = ({name: buffer.copy() for name, buffer in params.items()}, loss.state())
+                best = ({name: param.copy() for name, param in params.items()}, loss.state())
             elif epoch - history.best_epoch >= early_stopping:
                 break
     if best is not None:
-        for name, buffer in params.items():
-            buffer[...] = best[0][name]                       # the best epoch's parameters, in place
+        for name, param in params.items():
+            param[...] = best[0][name]                        # the best epoch's parameters, in place
         loss.restore(best[1])
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minimoe as mm
-from minimoe.gradcheck import THRESHOLD_MODEL, frozen_dropout, numerical_gradient, relative_error
+from minimoe.gradcheck import THRESHOLD_MODEL, frozen_dropout, numerical_gradient, relative_error, settle_relu_units
 
 PACKAGE = Path(mm.__file__).resolve().parent
 
@@ -95,7 +95,7 @@ def test_a_parameter_added_after_construction_is_trained(rng):
     Y = 5.0 + X[:, :1]
     mm.fit(model, X, Y, epochs=3, optimizer=mm.Adam(lr=0.05), progress=False)
     assert model.params["towers.0.layers.offset.offset"][0] > 0.1     # it moved towards 5
-    assert model.n_params() == model.flat_parameters()[0]["float64"].size
+    assert model.n_params() == sum(param.size for param in model.params.values())
 
 
 def test_an_optimizer_reused_on_a_second_model_is_refused(rng):
@@ -184,3 +184,60 @@ def test_the_progress_bar_writes_one_line_per_epoch_into_a_pipe(capsys):
         redrawing.update(1)
     redrawing.close()
     assert terminal.getvalue().count("\r") == 31 and terminal.getvalue().count("\n") == 1
+
+
+def structure_models():
+    """Every model class and every ESMM backbone, with an input layer on some, and an uneven CGC."""
+    inputs = lambda: mm.FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=0, embedding_std=0.5)  # noqa: E731
+    tasks = ("binary", "regression", "binary")
+    return {
+        "SharedBottom": mm.SharedBottom(5, (6,), (3,), tasks=tasks, seed=0),
+        "OMoE": mm.OMoE(5, 3, (4,), (3,), tasks=tasks, seed=0),
+        "MMoE with inputs": mm.MMoE(None, 3, (4,), (3,), tasks=tasks, gate_units=(3,), inputs=inputs(), seed=0),
+        "CGC uneven": mm.CGC(5, n_shared_experts=2, n_task_experts=[2, 0, 1], expert_units=(4,), tower_units=(3,),
+                             tasks=tasks, seed=0),
+        "CGC no shared experts": mm.CGC(5, n_shared_experts=0, n_task_experts=2, expert_units=(4,),
+                                        tower_units=(3,), tasks=tasks[:2], seed=0),
+        "PLE 3 levels": mm.PLE(5, n_levels=3, n_shared_experts=1, n_task_experts=[1, 2, 1], expert_units=(4,),
+                               tower_units=(3,), tasks=tasks, seed=0),
+        "ESMM shared_bottom": mm.ESMM(5, "shared_bottom", (3,), bottom_units=(6,), seed=0),
+        "ESMM mmoe with inputs": mm.ESMM(None, "mmoe", (3,), n_experts=3, expert_units=(4,), inputs=inputs(), seed=0),
+        "ESMM cgc": mm.ESMM(5, "cgc", (3,), n_shared_experts=1, n_task_experts=2, expert_units=(4,), seed=0),
+        "ESMM ple": mm.ESMM(5, "ple", (3,), n_levels=2, n_shared_experts=2, n_task_experts=1, expert_units=(4,),
+                            seed=0),
+    }
+
+
+def reached_by_backward(model, X, rng) -> list[set]:
+    """For each task, the parameters whose gradient a backward pass of that task's score alone
+    makes non-zero (every unit settled live first, so that zero means unreachable)."""
+    settle_relu_units(model, X)
+    scores = model.forward(X)
+    reached = []
+    for k in range(model.n_tasks):
+        dscores = np.zeros_like(scores)
+        dscores[:, k] = rng.standard_normal(len(scores))
+        model.zero_grad()
+        model.forward(X)
+        model.backward(dscores, input_grad=False)
+        reached.append({name for name, grad in model.grads.items() if np.any(grad)})
+    return reached
+
+
+@pytest.mark.parametrize("name", list(structure_models()))
+def test_shared_parameters_are_what_every_tasks_backward_reaches(name, rng):
+    model = structure_models()[name]
+    with_inputs = getattr(model, "base", model).inputs is not None
+    X = mm.FeatureBatch(rng.integers(0, [4, 3], size=(32, 2)), rng.standard_normal((32, 2))) if with_inputs \
+        else rng.standard_normal((32, 5))
+    reached = reached_by_backward(model, X, rng)
+    for k, names in enumerate(reached):
+        assert names == set(model.parameters_reached_by(k)), (k, names ^ set(model.parameters_reached_by(k)))
+    every = set.intersection(*reached)
+    assert set(model.shared_parameters()) == every, set(model.shared_parameters()) ^ every
+    if name == "CGC no shared experts":                               # nothing but the input is shared
+        assert not every
+        with pytest.raises(ValueError, match="no expert group that every task reaches"):
+            model.shared_parameters(last_layer=True)
+    else:
+        assert set(model.shared_parameters(last_layer=True)) <= every

@@ -6,8 +6,10 @@ import pytest
 
 import minimoe as mm
 from minimoe.functions import sigmoid
-from minimoe.gradcheck import THRESHOLD_BLOCK, THRESHOLD_MODEL, check_module
+from minimoe.gradcheck import THRESHOLD_BLOCK, THRESHOLD_MODEL, settle_relu_units
 from minimoe.heads import FunnelHead, funnel_logits
+
+from .helpers import assert_gradients
 
 BACKBONES = {"shared_bottom": dict(bottom_units=(6,)),
              "mmoe": dict(n_experts=3, expert_units=(4,), gate_units=(2,)),
@@ -43,34 +45,32 @@ def test_the_head_gradient(scale, rng):
     logits = scale * rng.uniform(-1, 1, size=(8, 2))
     logits[0] = [scale, scale]
     logits[1] = [scale, -scale]
-    errors = check_module(FunnelHead(), logits)
-    assert max(errors.values()) < THRESHOLD_BLOCK, errors
+    assert_gradients(FunnelHead(), logits, threshold=THRESHOLD_BLOCK)
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_esmm_gradients_on_every_backbone(backbone, rng):
     model = mm.ESMM(5, backbone=backbone, tower_units=(3,), seed=1, **BACKBONES[backbone])
-    errors = check_module(model, rng.standard_normal((7, 5)))
-    assert max(errors.values()) < THRESHOLD_MODEL, errors
-    assert set(errors) == set(model.params) | {"input"}
+    report = assert_gradients(model, rng.standard_normal((16, 5)), threshold=THRESHOLD_MODEL)
+    assert set(model.params) | {"input"} <= set(report)
 
 
 @pytest.mark.parametrize("backbone", ["shared_bottom", "mmoe"])
 def test_esmm_gradients_at_logits_of_plus_minus_50_with_an_input_layer(backbone, rng):
     inputs = mm.FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=0, embedding_std=0.5)
     model = mm.ESMM(None, backbone=backbone, tower_units=(3,), inputs=inputs, seed=2, **BACKBONES[backbone])
-    X = mm.FeatureBatch(rng.integers(0, [4, 3], size=(8, 2)), rng.standard_normal((8, 2)))
+    X = mm.FeatureBatch(rng.integers(0, [4, 3], size=(16, 2)), rng.standard_normal((16, 2)))
+    settle_relu_units(model, X)                                     # before the rescaling it would undo
     logits = model.base.forward(X)                                    # (a, b) of the two towers
     for k in range(2):                                                # rescale each tower: max |logit| = 50
         for name in ("W", "b"):
             model.params[f"base.towers.{k}.layers.2.{name}"][...] *= 50.0 / np.abs(logits[:, k]).max()
     scores = model.forward(X)
     assert np.abs(model.base.forward(X)).max(axis=0) == pytest.approx([50.0, 50.0])
-    Y = np.column_stack([(scores[:, 0] < 0), np.zeros(8)]).astype(float)   # clicks wrong on purpose
+    Y = np.column_stack([(scores[:, 0] < 0), np.zeros(16)]).astype(float)  # clicks wrong on purpose
     loss = mm.MultiTaskLoss(model.tasks)
     assert np.isfinite(loss.forward(scores, Y))
-    errors = check_module(model, X, dout=loss.backward())
-    assert max(errors.values()) < THRESHOLD_MODEL, errors
+    assert_gradients(model, X, dout=loss.backward(), threshold=THRESHOLD_MODEL, settle=False)
 
 
 def test_predictions(rng):
@@ -82,7 +82,14 @@ def test_predictions(rng):
     assert model.gate_weights(X).shape == (2, 6, 3)
     with pytest.raises(TypeError, match="has no gates"):
         mm.ESMM(5, bottom_units=(4,)).gate_weights(X)
-    assert model.shared_parameters() == ["base.levels.0.experts.shared.W0", "base.levels.0.experts.shared.b0"]
+    # The CTCVR task reads the CTR tower too: every task reaches the experts, the CTR gate and tower.
+    assert model.shared_parameters() == ["base.levels.0.experts.shared.W0", "base.levels.0.experts.shared.b0",
+                                         "base.levels.0.gates.task0.W", "base.levels.0.gates.task0.b",
+                                         "base.levels.0.gates.task0.hidden.layers.0.W",
+                                         "base.levels.0.gates.task0.hidden.layers.0.b",
+                                         "base.towers.0.layers.0.W", "base.towers.0.layers.0.b",
+                                         "base.towers.0.layers.2.W", "base.towers.0.layers.2.b"]
+    assert model.shared_parameters(last_layer=True) == ["base.towers.0.layers.2.W"]
 
 
 def test_esmm_learns_the_conversion_rate_of_every_impression(rng):
@@ -130,3 +137,17 @@ class TestBadInput:
     def test_bad_construction(self, kwargs, match):
         with pytest.raises((ValueError, TypeError), match=match):
             mm.ESMM(3, **kwargs)
+
+
+def test_a_raw_conversion_column_is_refused_and_the_label_builder_named():
+    """Fed the funnel's raw (click, conversion) columns, ESMM would read the conversion's NaN on
+    unclicked rows as missing and train the CTCVR task on clicked rows only."""
+    X, Y = mm.data.make_funnel(3000, seed=0)
+    assert np.isnan(Y[:, 1]).mean() > 0.5
+    model = mm.ESMM(None, inputs=mm.FeatureInput([200, 30, 8], n_numeric=6, seed=0), bottom_units=(8,), seed=0)
+    with pytest.raises(ValueError, match=r"\[:, 1\] \(ctcvr: click and conversion\) is NaN at row .*"
+                                         r"mm\.data\.esmm_labels\(Y\)"):
+        mm.fit(model, X, Y, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="esmm_labels"):
+        mm.evaluate(model, X, Y)
+    mm.fit(model, X, mm.data.esmm_labels(Y), epochs=1, progress=False)      # the right labels train

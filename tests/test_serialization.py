@@ -84,3 +84,25 @@ def test_save_overwrites_atomically(tmp_path, rng):
     X = rng.standard_normal((2, 4))
     np.testing.assert_array_equal(mm.load(path).forward(X), second.forward(X))
     assert len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize("cls", [mm.SharedBottom, mm.OMoE, mm.MMoE, mm.CGC, mm.PLE, mm.ESMM])
+def test_config_is_every_constructor_argument_with_its_defaults(cls):
+    """The config is derived from the constructor's signature, defaults included: every argument
+    but the seed (and the input layer, recorded only when there is one) is in it, and it rebuilds
+    the same architecture."""
+    import inspect
+
+    model = cls(5)
+    expected = {name for name in inspect.signature(cls.__init__).parameters
+                if name not in ("self", "seed", "inputs", "backbone_options")}
+    assert expected <= set(model.config), expected - set(model.config)
+    assert cls(**model.config).config == model.config
+
+
+def test_esmm_records_the_backbone_sizes_it_defaulted_to():
+    model = mm.ESMM(5)
+    assert model.config["bottom_units"] == list(mm.SharedBottom(5).config["bottom_units"])
+    mmoe = mm.ESMM(5, backbone="mmoe", n_experts=3)
+    assert mmoe.config["n_experts"] == 3 and mmoe.config["expert_units"] == mm.MMoE(5).config["expert_units"]
+    assert mm.PLE(5, n_task_experts=2).config["n_task_experts"] == [2, 2]   # one effective count per task

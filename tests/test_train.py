@@ -152,3 +152,17 @@ def test_early_stopping_needs_validation(synthetic):
     model = mm.SharedBottom(20, bottom_units=(4,))
     with pytest.raises(ValueError, match="early_stopping needs validation data"):
         mm.fit(model, X_train, Y_train, early_stopping=2, progress=False)
+
+
+def test_boolean_labels_are_read_as_0_and_1_for_binary_tasks(rng):
+    X = rng.standard_normal((60, 4))
+    labels = rng.random((60, 2)) < 0.4                                      # (N, T) bool
+    runs = []
+    for Y in (labels, labels.astype(float)):
+        model = mm.MMoE(4, 2, (3,), (2,), tasks=("binary", "binary"), seed=0)
+        mm.fit(model, X, Y, epochs=2, batch_size=16, progress=False)
+        runs.append(model.predict(X))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    regression = mm.MMoE(4, 2, (3,), (2,), tasks=("binary", "regression"), seed=0)
+    with pytest.raises(TypeError, match=r"Y holds booleans.*\['task1'\] are not binary"):
+        mm.fit(regression, X, labels, epochs=1, progress=False)

@@ -204,6 +204,8 @@ class WatchHead(Module):
         log w = log sigmoid(a) + z = -softplus(-a) + z,   d log w / da = sigmoid(-a),   d log w / dz = 1
     """
 
+    reads = ((0,), (0, 1))          # output 0 reads a; output 1, log w, reads a and z
+
     def forward(self, scores: np.ndarray) -> np.ndarray:
         self.a = scores[:, 0]
         return np.stack([self.a, -softplus(-self.a) + scores[:, 1]], axis=1)
@@ -229,8 +231,8 @@ class WatchESMM(HeadedModel):
         base = SharedBottom(n_features, bottom_units=bottom_units, tower_units=tower_units,
                             tasks=("binary", "regression"), task_names=("ctr", "log_duration"), seed=rng,
                             dtype=dtype, inputs=inputs)
-        super().__init__(base.n_features, tasks, None, rng, dtype, "uniform",
-                         dict(bottom_units=list(bottom_units), tower_units=list(tower_units)))
+        super().__init__(dict(locals(), n_features=base.n_features, task_names=None, init="uniform", seed=rng,
+                              inputs=None))
         self.base = base
         self.head = WatchHead()
 
@@ -314,7 +316,7 @@ def train_selected(model, X, Y, settings: FunnelSettings, seed, criterion, monit
     fixed = settings.fixed_epochs is not None
     max_epochs = int(math.ceil((settings.fixed_epochs if fixed else settings.max_epochs) * scale))
     patience = max_epochs if fixed else int(math.ceil(settings.patience * scale))
-    params = model.flat_parameters()[0]
+    params = model.params
     curve, watched, best_epoch, saved = [], [], 0, None
     for epoch in range(1, max_epochs + 1):
         fit(model, X, Y, epochs=1, batch_size=settings.batch_size, optimizer=optimizer, loss=loss, seed=rng,
@@ -325,11 +327,11 @@ def train_selected(model, X, Y, settings: FunnelSettings, seed, criterion, monit
         if fixed:
             best_epoch, saved = epoch, None
         elif saved is None or curve[-1] < curve[best_epoch - 1]:
-            best_epoch, saved = epoch, {dtype: buffer.copy() for dtype, buffer in params.items()}
+            best_epoch, saved = epoch, {name: param.copy() for name, param in params.items()}
         elif epoch - best_epoch >= patience:
             break
-    for dtype, buffer in (params.items() if saved is not None else ()):
-        buffer[...] = saved[dtype]                                  # the best epoch's parameters, in place
+    for name, param in (params.items() if saved is not None else ()):
+        param[...] = saved[name]                                    # the best epoch's parameters, in place
     return {"best_epoch": best_epoch, "epochs": len(curve), "seconds": time.perf_counter() - started,
             "criterion": curve, "monitor": watched}
 
