@@ -20,10 +20,14 @@ def _plots():
 def _gradcheck(args) -> int:
     started = time.perf_counter()
     rows = selfcheck.run(args.seed)
+    print(selfcheck.LEGEND)
     print(selfcheck.format_rows(rows))
     failed = [row for row in rows if not row[2] < row[3]]
-    print(f"\n{len(rows) - len(failed)}/{len(rows)} gradients within their limit "
-          f"(float64, central differences, step 1e-6) in {time.perf_counter() - started:.1f}s")
+    declared = sum(note.startswith("declared zero") for *_, note in rows)
+    print(f"\n{len(rows) - len(failed)}/{len(rows)} rows within their limit ({declared} declared structurally zero; "
+          f"float64, central differences, step 1e-6) in {time.perf_counter() - started:.1f}s")
+    for label, row, error, _, note in failed:
+        print(f"FAILED  {label}  {row}: {error:.2e}  {note}")
     return 1 if failed else 0
 
 

@@ -7,15 +7,31 @@ from minimoe.cli import main
 from minimoe.studies import gradcheck_table as selfcheck
 
 
-def test_gradcheck_passes_every_row(capsys):
+def test_gradcheck_passes_every_row_and_has_the_rows_a_check_needs(capsys):
     assert main(["gradcheck"]) == 0
     out = capsys.readouterr().out
     rows = selfcheck.run()
-    assert all(error < limit for _, _, error, limit in rows), [r for r in rows if not r[2] < r[3]]
-    assert f"{len(rows)}/{len(rows)} gradients within their limit" in out
-    for label in ("Linear", "Embedding", "Experts", "Gate", "SharedBottom", "OMoE", "MMoE", "MultiTaskLoss"):
+    assert all(error < limit for _, _, error, limit, _ in rows), [r for r in rows if not r[2] < r[3]]
+    assert f"{len(rows)}/{len(rows)} rows within their limit" in out
+    for label in ("Linear", "Embedding", "Experts", "Gate", "SharedBottom", "OMoE", "MMoE", "CGC", "PLE", "ESMM",
+                  "MultiTaskLoss", "UncertaintyWeightedLoss", "GradNormLoss"):
         assert label in out
     assert "levels.0.experts.shared.W1" in out and "levels.0.gates.task2.hidden.layers.0.W" in out
+    labels_with = {row: {label for label, name, *_ in rows if name == row}
+                   for row in ("(input_grad=True path)", "(backward twice)", "(live units)")}
+    checked = {label for label, *_ in rows if not label.startswith(("MultiTaskLoss", "UncertaintyWeighted",
+                                                                      "balance_loss", "GradNormLoss"))
+               and "fit step" not in label}
+    for row, labels in labels_with.items():
+        assert checked <= labels, (row, checked - labels)          # every block and model has the three rows
+    assert {"UncertaintyWeightedLoss", "UncertaintyWeightedLoss, 40% NaN"} <= labels_with["(backward twice)"]
+    steps = [label for label, *_ in rows if "fit step" in label and "40% NaN" in label]
+    for model in ("SharedBottom", "OMoE", "MMoE", "CGC", "PLE", "ESMM on shared_bottom", "ESMM on mmoe"):
+        for loss in ("MultiTaskLoss", "UncertaintyWeightedLoss", "GradNormLoss"):
+            assert any(label.startswith(model) and loss in label for label in steps), (model, loss)
+    zero_rows = [(label, name, note) for label, name, error, _, note in rows if error == 0.0
+                 and not name.startswith("(") and "value" not in name]
+    assert zero_rows and all(note.startswith("declared zero") for *_, note in zero_rows), zero_rows
 
 
 def test_gradcheck_reports_a_broken_backward(monkeypatch, capsys):
@@ -24,12 +40,13 @@ def test_gradcheck_reports_a_broken_backward(monkeypatch, capsys):
 
     def broken(self, dy, input_grad=True):
         result = original(self, dy, input_grad)
-        self._grads["b"] *= 2                                      # a wrong bias gradient
+        self.grads["b"][...] *= 2                                  # a wrong bias gradient
         return result
 
     monkeypatch.setattr(Linear, "backward", broken)
     assert main(["gradcheck"]) == 1
-    assert " NO" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert " NO" in out and "FAILED  Linear(5, 4)  b:" in out
 
 
 def test_compare_prints_a_table(capsys):

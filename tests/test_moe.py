@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 import minimoe as mm
-from minimoe.gradcheck import THRESHOLD_BLOCK, check_module, numerical_gradient, relative_error
+from minimoe.gradcheck import THRESHOLD_BLOCK, numerical_gradient, relative_error
 from minimoe.moe import mix, mix_backward
 
-from .helpers import assert_gradients_live
+from .helpers import assert_gradients
 
 
 def experts_by_loop(experts: mm.Experts, x: np.ndarray) -> np.ndarray:
@@ -22,9 +22,7 @@ def experts_by_loop(experts: mm.Experts, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("n_experts, units", [(1, (3,)), (4, (5,)), (4, (5, 3)), (3, (4, 3, 2))])
 def test_experts_gradients(n_experts, units, rng):
     experts = mm.Experts(d_in=4, n_experts=n_experts, units=units, seed=rng)
-    errors = check_module(experts, rng.standard_normal((7, 4)))
-    assert max(errors.values()) < THRESHOLD_BLOCK, errors
-    assert_gradients_live(experts)
+    assert_gradients(experts, rng.standard_normal((16, 4)), threshold=THRESHOLD_BLOCK)
 
 
 @pytest.mark.parametrize("n_experts, units", [(1, (3,)), (8, (16,)), (5, (6, 4))])
@@ -44,9 +42,7 @@ def test_experts_are_initialised_like_separate_layers():
 @pytest.mark.parametrize("gate_units", [(), (3,), (4, 3)])
 def test_gate_gradients(gate_units, rng):
     gate = mm.Gate(d_in=5, n_experts=4, gate_units=gate_units, seed=rng)
-    errors = check_module(gate, rng.standard_normal((6, 5)))
-    assert max(errors.values()) < THRESHOLD_BLOCK, errors
-    assert_gradients_live(gate)
+    assert_gradients(gate, rng.standard_normal((16, 5)), threshold=THRESHOLD_BLOCK)
 
 
 def test_gate_rows_are_distributions(rng):
@@ -61,8 +57,7 @@ def test_saturated_gate_gradients(rng):
     gate.params["W"][...] *= 200.0                                # logits of order +-100: one-hot rows
     x = rng.standard_normal((6, 5))
     assert gate.forward(x).max(axis=1).min() > 1 - 1e-12
-    errors = check_module(gate, x, floor=1.0)                     # gradients ~1e-40: compare absolutely
-    assert max(errors.values()) < THRESHOLD_BLOCK, errors
+    assert_gradients(gate, x, floor=1.0, threshold=THRESHOLD_BLOCK)   # gradients ~1e-40: compare absolutely
     assert all(np.isfinite(g).all() for g in gate.grads.values())
 
 

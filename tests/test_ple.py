@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import minimoe as mm
-from minimoe.gradcheck import THRESHOLD_MODEL, check_module, check_training_pass
+from minimoe.gradcheck import THRESHOLD_MODEL
 from minimoe.models import CGC, PLE
 
-from .helpers import assert_gradients_live
+from .helpers import assert_gradients, assert_training_pass
 
 D = 5
 TASKS = {1: ("binary",), 2: ("binary", "regression"), 3: ("regression", "binary", "regression")}
@@ -27,9 +27,8 @@ CONFIGS = [(t, levels, task_experts, shared, gate_units)
 def test_ple_gradients(n_tasks, n_levels, n_task_experts, n_shared, gate_units, rng):
     model = PLE(D, n_levels=n_levels, n_shared_experts=n_shared, n_task_experts=n_task_experts,
                 expert_units=(4,), tower_units=(3,), tasks=TASKS[n_tasks], gate_units=gate_units, seed=rng)
-    errors = check_module(model, rng.standard_normal((6, D)))
-    assert max(errors.values()) < THRESHOLD_MODEL, errors
-    assert set(errors) == set(model.params) | {"input"}
+    report = assert_gradients(model, rng.standard_normal((16, D)), threshold=THRESHOLD_MODEL)
+    assert set(model.params) | {"input"} <= set(report)
 
 
 @pytest.mark.parametrize("kind", ["CGC", "PLE"])
@@ -38,18 +37,15 @@ def test_gradients_with_an_input_layer_two_layer_experts_and_uneven_task_experts
     extra = {"n_levels": 2} if kind == "PLE" else {}
     model = getattr(mm, kind)(None, n_shared_experts=2, n_task_experts=[2, 0, 1], expert_units=(6, 4),
                               tower_units=(4,), tasks=TASKS[3], inputs=inputs, seed=1, **extra)
-    X = mm.FeatureBatch(rng.integers(0, [4, 3], size=(9, 2)), rng.standard_normal((9, 2)))
-    errors = check_module(model, X)
-    assert max(errors.values()) < THRESHOLD_MODEL, errors
-    assert_gradients_live(model)
+    X = mm.FeatureBatch(rng.integers(0, [4, 3], size=(16, 2)), rng.standard_normal((16, 2)))
+    assert_gradients(model, X, threshold=THRESHOLD_MODEL)
 
 
 @pytest.mark.parametrize("balance_weight, expert_dropout", [(0.6, 0.0), (0.4, 0.3)])
 def test_training_pass_with_the_remedies_through_two_levels(balance_weight, expert_dropout, rng):
     model = PLE(D, n_levels=2, n_shared_experts=2, n_task_experts=1, expert_units=(4,), tower_units=(3,),
                 tasks=TASKS[2], seed=2, balance_weight=balance_weight, expert_dropout=expert_dropout)
-    errors = check_training_pass(model, rng.standard_normal((8, D)))
-    assert max(errors.values()) < THRESHOLD_MODEL, errors
+    assert_training_pass(model, rng.standard_normal((16, D)), threshold=THRESHOLD_MODEL)
     assert model.auxiliary_loss() > 0
     # Level 1's balancing gradient reaches level 0's parameters through level 0's backward pass.
     model.zero_grad()
