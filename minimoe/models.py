@@ -250,28 +250,84 @@ class MultiTaskModel(Module):
 
 
 class SharedBottom(MultiTaskModel):
-    """y_k = h_k(f(x)): one shared MLP ``bottom`` (ReLU after every layer), one tower per task."""
+    """y_k = h_k(f(x)): one shared MLP ``bottom`` (ReLU after every layer), one tower per task.
+
+    ``bottom_units=()`` leaves the bottom out: the towers read the input (the embeddings and numeric
+    features of an input layer, which is then all the tasks share, as in the ESMM paper).
+    """
 
     def __init__(self, n_features: int | None, bottom_units=MMOE_PAPER.bottom_units,
                  tower_units=MMOE_PAPER.tower_units, tasks=("regression", "regression"), task_names=None,
                  seed=0, dtype=np.float64, init: str = "uniform", inputs=None) -> None:
         super().__init__(locals())
-        bottom_units = check_units("bottom_units", bottom_units)
-        self.bottom = MLP(self.n_features, bottom_units, self.rng, init=self.init, dtype=self.dtype)
-        self.make_towers(self.bottom.d_out, tower_units)
+        bottom_units = check_units("bottom_units", bottom_units, allow_empty=True)
+        self.bottom = MLP(self.n_features, bottom_units, self.rng, init=self.init, dtype=self.dtype) \
+            if bottom_units else None
+        self.make_towers(self.bottom.d_out if bottom_units else self.n_features, tower_units)
 
     def backbone_forward(self, x):
-        return [self.bottom.forward(x)] * self.n_tasks                            # T x (N, H), one array
+        shared = x if self.bottom is None else self.bottom.forward(x)             # (N, H)
+        return [shared] * self.n_tasks                                            # T x (N, H), one array
 
     def backbone_backward(self, dtower_inputs, input_grad):
+        if self.bottom is None:
+            return sum(dtower_inputs) if input_grad else None                     # the towers read x itself
         return self.bottom.backward(sum(dtower_inputs), input_grad)              # every tower fans in
 
     def backbone_reached_by(self, task: int) -> tuple[str, ...]:
         return ("bottom.",)                                                       # every task reads the bottom
 
     def last_shared_layer(self) -> list[str]:
+        if self.bottom is None:
+            raise ValueError("a SharedBottom without a bottom (bottom_units=()) shares no layer")
         last = [name for name, module in self.bottom.named_modules("bottom.") if isinstance(module, Linear)][-1]
         return [f"{last}W"]
+
+
+class IndependentModels(MultiTaskModel):
+    """T single-task models side by side, sharing nothing, not even the input layer: score k is
+    model k's (``models.<k>``, each a ``SharedBottom`` of ``bottom_units`` and ``tower_units``).
+
+    With an input layer, model 0 takes it and every other model gets its own, of the same sizes.
+    ESMM's ``backbone="none"`` (the paper's ESMM-NS) is two of them under the funnel head.
+    """
+
+    def __init__(self, n_features: int | None, bottom_units=(), tower_units=MMOE_PAPER.tower_units,
+                 tasks=("regression", "regression"), task_names=None, seed=0, dtype=np.float64,
+                 init: str = "uniform", inputs=None) -> None:
+        super().__init__(locals())
+        shared_input, self.inputs = self.inputs, None          # each model owns its input layer
+        layers = [shared_input] + [None if shared_input is None else
+                                   FeatureInput(**shared_input.config, seed=self.rng, dtype=self.dtype)
+                                   for _ in range(self.n_tasks - 1)]
+        self.models = ModuleList([SharedBottom(None if layer is not None else self.n_features, bottom_units,
+                                               tower_units, (task,), seed=self.rng, dtype=self.dtype,
+                                               init=self.init, inputs=layer)
+                                  for task, layer in zip(self.tasks, layers)])
+
+    def check_inputs(self, X):
+        return self.models[0].check_inputs(X)
+
+    def forward(self, X, check: bool = True) -> np.ndarray:
+        if check:
+            X = self.check_inputs(X)
+        scores = np.concatenate([model.forward(X, check=False) for model in self.models], axis=1)   # (N, T)
+        self.rows_of_last_forward = len(scores)
+        return scores
+
+    def backward(self, dscores, input_grad: bool = True) -> np.ndarray | None:
+        dscores = self._checked_dscores(dscores)
+        dxs = [model.backward(dscores[:, k:k + 1], input_grad) for k, model in enumerate(self.models)]
+        return None if any(dx is None for dx in dxs) else sum(dxs)               # x fans out to every model
+
+    def backward_auxiliary(self, input_grad: bool = True) -> None:
+        return None
+
+    def parameters_reached_by(self, task: int) -> list[str]:
+        return [name for name in self.params if name.startswith(f"models.{task}.")]
+
+    def last_shared_layer(self) -> list[str]:
+        raise ValueError("IndependentModels share no layer")
 
 
 class MixtureModel(MultiTaskModel):
@@ -600,10 +656,8 @@ class HeadedModel(MultiTaskModel):
         """The last layer of a base tower that every head task reads (ESMM: the CTR tower), else the
         base's last shared layer."""
         common = set.intersection(*(set(reads) for reads in self.head.reads))
-        if common:
-            tower = self.base.towers[min(common)]
-            last = [name for name, module in tower.named_modules() if isinstance(module, Linear)][-1]
-            return [f"base.towers.{min(common)}.{last}W"]
+        if common:                           # the last weight on that task's path is its tower's output layer
+            return [f"base.{[name for name in self.base.parameters_reached_by(min(common)) if name.endswith('W')][-1]}"]
         return [f"base.{name}" for name in self.base.last_shared_layer()]
 
     def gate_weights(self, X, level: int = -1) -> np.ndarray:
@@ -632,13 +686,19 @@ class ESMM(HeadedModel):
     over the whole impression space, not only the clicked rows a plain CVR model trains on.
     ``predict`` gives (pCTR, pCTCVR); ``predict_cvr`` gives pCVR for any impression.
 
-    ``backbone``: ``"shared_bottom"`` (the paper's), ``"mmoe"``, ``"cgc"`` or ``"ple"``, built with
-    ``backbone_options`` (``bottom_units``; ``n_experts``, ``expert_units``, ``gate_units``,
-    ``n_shared_experts``, ``n_task_experts``, ``n_levels``, ...) and ``tower_units``. The backbone
-    model, with the CTR and CVR towers and the input layer, is the child ``base``.
+    The structure is the base model under the head, the child ``base`` (with the CTR and CVR towers
+    and the input layer), chosen by ``backbone`` and built with ``backbone_options`` and
+    ``tower_units``:
+
+        "shared_bottom"  by default with ``bottom_units=()``: the paper's ESMM, where the two towers
+                         share only the input layer (the embeddings, the paper's "lookup tables")
+                         and read it directly; ``bottom_units=(64,)`` adds a shared bottom
+        "none"           nothing shared, each tower with its own input layer: the paper's ESMM-NS
+        "mmoe", "cgc", "ple"  the mixture backbones (``n_experts``, ``expert_units``, ``gate_units``,
+                         ``n_shared_experts``, ``n_task_experts``, ``n_levels``, ...)
     """
 
-    BACKBONES = {"shared_bottom": SharedBottom, "mmoe": MMoE, "cgc": CGC, "ple": PLE}
+    BACKBONES = {"shared_bottom": SharedBottom, "mmoe": MMoE, "cgc": CGC, "ple": PLE, "none": IndependentModels}
 
     def __init__(self, n_features: int | None, backbone: str = "shared_bottom", tower_units=(16,),
                  tasks=("binary", "binary"), task_names=("ctr", "ctcvr"), seed=0, dtype=np.float64,
@@ -648,6 +708,8 @@ class ESMM(HeadedModel):
         names = make_tasks(tasks, task_names)
         if [task.kind for task in names] != ["binary", "binary"]:
             raise ValueError(f"ESMM's tasks are two binary ones (click, click and conversion), got {tasks!r}")
+        if backbone in ("shared_bottom", "none"):
+            backbone_options.setdefault("bottom_units", ())                      # the paper's: no shared bottom
         rng = make_rng(seed)
         base = self.BACKBONES[backbone](n_features, tower_units=tower_units, tasks=("binary", "binary"),
                                         task_names=(names[0].name, "cvr"), seed=rng, dtype=dtype, init=init,

@@ -21,21 +21,26 @@ class NonFiniteLossError(FloatingPointError):
 class History:
     """Per-epoch losses. ``train_loss[e, k]`` is task k's mean loss over epoch e's minibatches
     (unweighted), ``train_total[e]`` the weighted total; ``validation_*`` likewise on the validation
-    set after epoch e (empty without validation data)."""
+    set after epoch e (empty without validation data); ``monitored[e]`` the validation loss that
+    ``monitor`` names, and ``best_epoch`` the epoch where it was lowest (with early stopping, the
+    epoch whose parameters were kept)."""
 
     task_names: tuple
+    monitor: str = "total"            # what early stopping and best_epoch watch: "total" or a task's name
     train_loss: list = field(default_factory=list)
     train_total: list = field(default_factory=list)
     validation_loss: list = field(default_factory=list)
     validation_total: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
     train_auxiliary: list = field(default_factory=list)   # mean auxiliary (load-balancing) loss; 0 without
-    best_epoch: int | None = None     # with early stopping: the epoch whose parameters were kept
+    monitored: list = field(default_factory=list)          # the monitored validation loss after each epoch
+    best_epoch: int | None = None     # with validation data: the epoch of the lowest monitored loss
+    initial_epoch: int = 0            # epochs are numbered initial_epoch + 1, initial_epoch + 2, ...
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {name: np.array(getattr(self, name)) for name in
                 ("train_loss", "train_total", "validation_loss", "validation_total", "epoch_seconds",
-                 "train_auxiliary")}
+                 "train_auxiliary", "monitored")}
 
     def __repr__(self) -> str:
         columns = [f"train:{name}" for name in self.task_names]
@@ -44,13 +49,18 @@ class History:
         rows = ["epoch " + " ".join(f"{c:>14}" for c in columns)]
         for epoch, train in enumerate(self.train_loss):
             values = list(train) + (list(self.validation_loss[epoch]) if self.validation_loss else [])
-            rows.append(f"{epoch + 1:5d} " + " ".join(f"{v:14.4f}" for v in values))
+            number = self.initial_epoch + epoch + 1
+            rows.append(f"{number:5d} " + " ".join(f"{v:14.4f}" for v in values)
+                        + ("  <- best" if number == self.best_epoch else ""))
+        if self.best_epoch is not None:
+            rows.append(f"best epoch {self.best_epoch} by the validation loss of {self.monitor!r}")
         return "\n".join(rows)
 
 
 def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, loss=None,
         validation=None, seed=0, progress: bool = True, shuffle: bool = True,
-        early_stopping: int | None = None, allow_missing: bool = True) -> History:
+        early_stopping: int | None = None, allow_missing: bool = True, monitor: str = "total",
+        initial_epoch: int = 0) -> History:
     """Train ``model`` on (X, Y) with minibatches; returns the per-epoch ``History``.
 
     X: (N, D), Y: (N, T) (0/1 labels for binary tasks; NaN marks a missing label, unless
@@ -59,9 +69,10 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
 
     Batches are shuffled by ``seed``, an int or a ``numpy.random.Generator``: the same seed gives the
     same run, bit for bit. An int starts a new generator at every call, so ``fit(..., epochs=1,
-    seed=0)`` called in a loop repeats ONE shuffle every epoch; to go on epoch by epoch, pass one
-    Generator (``rng = np.random.default_rng(0)``, then ``seed=rng`` in every call), which carries on
-    its stream, and the same optimizer, which carries on its moments. A non-finite loss or gradient
+    seed=0)`` called in a loop would repeat ONE shuffle every epoch; to go on epoch by epoch, say
+    which epoch it is (``initial_epoch``, below) or pass one Generator (``rng =
+    np.random.default_rng(0)``, then ``seed=rng`` in every call), which carries on its stream; and
+    pass the same optimizer, which carries on its moments. A non-finite loss or gradient
     stops training with ``NonFiniteLossError`` naming the epoch and step; the parameters are left as
     they were before that step.
 
@@ -71,8 +82,16 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
     model's parameters and the loss's own (the log-variances of ``UncertaintyWeightedLoss``).
     Validation runs in evaluation mode; the model is left in the mode it had.
 
-    ``early_stopping=k`` (needs ``validation``) stops after k epochs without a lower validation
-    loss and puts back the parameters of the best epoch (``history.best_epoch``), the loss's included.
+    ``early_stopping=k`` (needs ``validation``) stops after k epochs without a lower monitored
+    validation loss and puts back the parameters of the best epoch (``history.best_epoch``), the
+    loss's included. ``monitor`` names that loss: ``"total"`` (the weighted total, the default) or a
+    task's name, whose unweighted validation loss is then watched alone (``monitor="ctcvr"`` for
+    ESMM, whose CVR tower learns only through that task).
+
+    ``initial_epoch=e`` continues a run: epochs are numbered from e + 1, and with an int seed the
+    shuffles are those epochs e + 1, ... of ``fit(..., epochs=e + epochs, seed=seed)`` would use.
+    Called in a loop with the same int seed, ``fit(..., epochs=1, initial_epoch=e)`` then shuffles
+    differently every epoch, as one long call does (pass the same optimizer too).
     """
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     X = model.check_inputs(X)
@@ -87,12 +106,22 @@ def fit(model, X, Y, epochs: int = 10, batch_size: int = 128, optimizer=None, lo
         early_stopping = check_positive_int("early_stopping", early_stopping)
         if validation is None:
             raise ValueError("early_stopping needs validation data: pass validation=(X_val, Y_val)")
+    if monitor != "total" and monitor not in model.task_names:
+        raise ValueError(f"monitor must be 'total' or one of the tasks {list(model.task_names)}, got {monitor!r}")
+    if monitor != "total" and validation is None:
+        raise ValueError(f"monitor={monitor!r} watches a validation loss: pass validation=(X_val, Y_val)")
+    if isinstance(initial_epoch, (bool, np.bool_)) or not isinstance(initial_epoch, (int, np.integer)) \
+            or initial_epoch < 0:
+        raise ValueError(f"initial_epoch must be an int >= 0, got {initial_epoch!r}")
     optimizer = optimizer if optimizer is not None else Adam(lr=1e-3)
     loss = loss if loss is not None else MultiTaskLoss(model.tasks)
     loss.check_matches(model)
     rng = make_rng(seed)
+    if not isinstance(seed, np.random.Generator) and shuffle:
+        for _ in range(initial_epoch):                # an int seed: the shuffles of the epochs before
+            rng.permutation(len(X))
     steps_per_epoch = -(-len(X) // batch_size)
-    history = History(task_names=model.task_names)
+    history = History(task_names=model.task_names, monitor=monitor, initial_epoch=int(initial_epoch))
     bar = ProgressBar(epochs * steps_per_epoch, f"{type(model).__name__}", enabled=progress)
     try:
         with np.errstate(over="ignore", invalid="ignore"), model.mode(training=True):  # divergence: caught by name
@@ -143,7 +172,8 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
     labelled_rows = (~np.isnan(Y)).sum(axis=0)                              # (T,) per task
     steps_per_epoch = -(-n_rows // batch_size)
     best = None
-    for epoch in range(1, epochs + 1):
+    watched = None if history.monitor == "total" else model.task_names.index(history.monitor)
+    for epoch in range(history.initial_epoch + 1, history.initial_epoch + epochs + 1):
         started = time.perf_counter()
         order = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
         loss_sums, auxiliary_sum = np.zeros(model.n_tasks), 0.0
@@ -169,15 +199,18 @@ def _train_epochs(model, X, Y, epochs, batch_size, optimizer, loss, rng, shuffle
             val_total = loss.forward(model.predict_scores(X_val), Y_val, check=False)
             history.validation_loss.append(loss.task_losses.copy())
             history.validation_total.append(val_total)
+            history.monitored.append(val_total if watched is None else float(loss.task_losses[watched]))
         history.epoch_seconds.append(time.perf_counter() - started)
         bar.end_epoch(epoch=epoch, loss=history.train_total[-1],
                       **({"val_loss": history.validation_total[-1]} if validation is not None else {}))
-        if early_stopping is not None:
-            if best is None or val_total < history.validation_total[history.best_epoch - 1]:
-                history.best_epoch = epoch
+        if validation is not None and (history.best_epoch is None or
+                                       history.monitored[-1] < history.monitored[history.best_epoch
+                                                                                  - history.initial_epoch - 1]):
+            history.best_epoch = epoch
+            if early_stopping is not None:
                 best = ({name: param.copy() for name, param in params.items()}, loss.state())
-            elif epoch - history.best_epoch >= early_stopping:
-                break
+        elif early_stopping is not None and epoch - history.best_epoch >= early_stopping:
+            break
     if best is not None:
         for name, param in params.items():
             param[...] = best[0][name]                        # the best epoch's parameters, in place

@@ -50,3 +50,15 @@ def test_cgc_and_ple_have_mmoe_s_parameter_budget(model):
     common = dict(tower_units=settings.tower_units, tasks=("binary", "binary"))
     mmoe = mm.MMoE(120, n_experts=8, expert_units=(16,), **common).n_params()
     assert abs(mm.models.MODELS[model](120, **common, **sizes).n_params() / mmoe - 1) < 0.05
+
+
+def test_the_census_builder_takes_a_shared_bottom_without_a_bottom():
+    """bottom_units=(): the towers read the embeddings and numeric features directly."""
+    import numpy as np
+
+    import minimoe as mm
+    data = type("Data", (), {"encoder": type("Encoder", (), {"cardinalities": [5, 3]})(),
+                             "task_names": ("a", "b"),
+                             "train": (mm.FeatureBatch(np.zeros((4, 2), int), np.zeros((4, 3))), None)})()
+    model = census_study.build_census_model("SharedBottom", data, census_study.CensusSettings(bottom_units=()), seed=0)
+    assert model.config["bottom_units"] == [] and not any(name.startswith("bottom.") for name in model.params)

@@ -151,3 +151,59 @@ def test_a_raw_conversion_column_is_refused_and_the_label_builder_named():
     with pytest.raises(ValueError, match="esmm_labels"):
         mm.evaluate(model, X, Y)
     mm.fit(model, X, mm.data.esmm_labels(Y), epochs=1, progress=False)      # the right labels train
+
+
+def _funnel_batch(rng, n=32):
+    return mm.FeatureBatch(rng.integers(0, [4, 3], size=(n, 2)), rng.standard_normal((n, 2)))
+
+
+def test_the_papers_esmm_is_an_embedding_layer_and_two_towers(rng):
+    """By default ESMM shares only the input layer, as the paper does: its parameters are the
+    embeddings and the two towers, nothing else."""
+    inputs = mm.FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=0, embedding_std=0.5)
+    model = mm.ESMM(None, tower_units=(3,), inputs=inputs, seed=0)
+    assert model.config["bottom_units"] == [] and model.config["backbone"] == "shared_bottom"
+    expected = {"base.inputs.embeddings.0.W", "base.inputs.embeddings.1.W"} | {
+        f"base.towers.{k}.layers.{layer}.{p}" for k in (0, 1) for layer in (0, 2) for p in ("W", "b")}
+    assert set(model.params) == expected
+    assert model.n_params() == inputs.n_params() + 2 * (inputs.d_out * 3 + 3 + 3 + 1)
+    X = _funnel_batch(rng)
+    assert_gradients(model, X, threshold=THRESHOLD_MODEL)
+    assert set(model.shared_parameters()) == {name for name in expected if "towers.1" not in name}
+
+
+def test_the_cvr_tower_learns_only_through_the_ctcvr_loss(rng):
+    """The CVR tower's gradient is zero when only the click's loss is on, and non-zero from the
+    CTCVR loss alone: it never sees a conversion label of its own."""
+    model = mm.ESMM(None, tower_units=(3,), inputs=mm.FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=0),
+                    seed=0)
+    X = _funnel_batch(rng)
+    Y = np.column_stack([rng.integers(0, 2, 32), np.zeros(32)])
+    Y[:, 1] = Y[:, 0] * rng.integers(0, 2, 32)
+    for weights, cvr_moves in (([1.0, 0.0], False), ([0.0, 1.0], True)):
+        loss = mm.MultiTaskLoss(model.tasks, weights=weights)
+        loss.forward(model.forward(X), Y)
+        model.zero_grad()
+        loss.backward_model(model)
+        cvr = [grad for name, grad in model.grads.items() if name.startswith("base.towers.1.")]
+        assert any(np.any(grad) for grad in cvr) == cvr_moves
+
+
+def test_esmm_ns_shares_nothing(rng):
+    inputs = mm.FeatureInput([4, 3], n_numeric=2, embedding_dims=2, seed=0, embedding_std=0.5)
+    model = mm.ESMM(None, backbone="none", tower_units=(3,), inputs=inputs, seed=0)
+    assert sum(name.endswith("embeddings.0.W") for name in model.params) == 2        # one input layer each
+    assert all(name.startswith("base.models.0.") for name in model.shared_parameters())   # the CTR model only
+    assert model.shared_parameters(last_layer=True) == ["base.models.0.towers.0.layers.2.W"]
+    X = _funnel_batch(rng)
+    assert_gradients(model, X, threshold=THRESHOLD_MODEL)
+    copy_ = mm.ESMM(**model.config)
+    assert copy_.config == model.config and set(copy_.params) == set(model.params)
+
+
+def test_a_shared_bottom_without_a_bottom(rng):
+    model = mm.SharedBottom(5, bottom_units=(), tower_units=(3,), tasks=("binary", "regression"), seed=0)
+    assert not any(name.startswith("bottom.") for name in model.params) and model.shared_parameters() == []
+    assert_gradients(model, rng.standard_normal((16, 5)), threshold=THRESHOLD_MODEL)
+    with pytest.raises(ValueError, match="shares no layer"):
+        model.shared_parameters(last_layer=True)

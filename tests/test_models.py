@@ -202,8 +202,10 @@ class TestBadInput:
             mm.MMoE(**arguments)
 
     def test_bad_bottom_units(self):
-        with pytest.raises(ValueError, match="bottom_units must hold at least one layer width"):
-            mm.SharedBottom(D, bottom_units=())
+        with pytest.raises(ValueError, match=r"bottom_units\[1\] must be >= 1, got 0"):
+            mm.SharedBottom(D, bottom_units=(4, 0))
+        with pytest.raises(TypeError, match="bottom_units must be a tuple of positive ints"):
+            mm.SharedBottom(D, bottom_units=8)
 
     def test_caller_arrays_are_not_modified(self, rng):
         X, dscores = rng.standard_normal((4, D)), rng.standard_normal((4, 2))

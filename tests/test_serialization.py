@@ -101,8 +101,8 @@ def test_config_is_every_constructor_argument_with_its_defaults(cls):
 
 
 def test_esmm_records_the_backbone_sizes_it_defaulted_to():
-    model = mm.ESMM(5)
-    assert model.config["bottom_units"] == list(mm.SharedBottom(5).config["bottom_units"])
+    assert mm.ESMM(5).config["bottom_units"] == []                          # the paper's: no shared bottom
+    assert mm.ESMM(5, bottom_units=(8,)).config["bottom_units"] == [8]
     mmoe = mm.ESMM(5, backbone="mmoe", n_experts=3)
     assert mmoe.config["n_experts"] == 3 and mmoe.config["expert_units"] == mm.MMoE(5).config["expert_units"]
     assert mm.PLE(5, n_task_experts=2).config["n_task_experts"] == [2, 2]   # one effective count per task

@@ -166,3 +166,52 @@ def test_boolean_labels_are_read_as_0_and_1_for_binary_tasks(rng):
     regression = mm.MMoE(4, 2, (3,), (2,), tasks=("binary", "regression"), seed=0)
     with pytest.raises(TypeError, match=r"Y holds booleans.*\['task1'\] are not binary"):
         mm.fit(regression, X, labels, epochs=1, progress=False)
+
+
+def test_early_stopping_can_watch_one_task(rng):
+    """monitor="ctcvr" stops ESMM on the task its CVR tower learns from; History says what it
+    watched, its values, and the best epoch."""
+    X, Y = mm.data.make_funnel(3000, cardinalities=(20, 5), n_dense=2, seed=0)
+    labels = mm.data.esmm_labels(Y)
+    train, val = slice(0, 2400), slice(2400, None)
+    histories = {}
+    for monitor in ("total", "ctcvr"):
+        model = mm.ESMM(None, inputs=mm.FeatureInput([20, 5], n_numeric=2, seed=0), tower_units=(8,), seed=0)
+        histories[monitor] = mm.fit(model, X[train], labels[train], epochs=6, batch_size=64, progress=False,
+                                    optimizer=mm.Adam(lr=3e-2), validation=(X[val], labels[val]),
+                                    early_stopping=2, monitor=monitor)
+    total, ctcvr = histories["total"], histories["ctcvr"]
+    assert total.monitor == "total" and total.monitored == total.validation_total
+    assert ctcvr.monitor == "ctcvr" and ctcvr.monitored == [losses[1] for losses in ctcvr.validation_loss]
+    assert ctcvr.monitored[ctcvr.best_epoch - 1] == min(ctcvr.monitored)
+    assert "best epoch" in repr(ctcvr)
+    with pytest.raises(ValueError, match=r"monitor must be 'total' or one of the tasks \['ctr', 'ctcvr'\]"):
+        mm.fit(model, X[train], labels[train], monitor="cvr", validation=(X[val], labels[val]), progress=False)
+    with pytest.raises(ValueError, match="monitor='ctcvr' watches a validation loss"):
+        mm.fit(model, X[train], labels[train], monitor="ctcvr", progress=False)
+
+
+def test_training_epoch_by_epoch_continues_the_shuffles(rng):
+    """fit(epochs=1, initial_epoch=e) in a loop, with one optimizer and an int seed, is the same run as
+    one fit(epochs=3); without initial_epoch the loop would repeat one shuffle."""
+    X, Y = rng.standard_normal((200, 4)), rng.standard_normal((200, 2))
+    whole = mm.MMoE(4, 2, (3,), (2,), seed=0)
+    mm.fit(whole, X, Y, epochs=3, batch_size=32, seed=5, progress=False)
+    looped, repeated = mm.MMoE(4, 2, (3,), (2,), seed=0), mm.MMoE(4, 2, (3,), (2,), seed=0)
+    optimizer, optimizer_repeated = mm.Adam(), mm.Adam()
+    for epoch in range(3):
+        history = mm.fit(looped, X, Y, epochs=1, batch_size=32, seed=5, optimizer=optimizer, initial_epoch=epoch,
+                         progress=False)
+        mm.fit(repeated, X, Y, epochs=1, batch_size=32, seed=5, optimizer=optimizer_repeated, progress=False)
+    assert history.initial_epoch == 2 and repr(history).splitlines()[1].startswith("    3")
+    for name, param in whole.params.items():
+        np.testing.assert_array_equal(param, looped.params[name])
+    assert any(not np.array_equal(param, repeated.params[name]) for name, param in whole.params.items())
+    generator_run = mm.MMoE(4, 2, (3,), (2,), seed=0)
+    stream, optimizer_g = np.random.default_rng(5), mm.Adam()
+    for _ in range(3):                                    # or one Generator, carried across the calls
+        mm.fit(generator_run, X, Y, epochs=1, batch_size=32, seed=stream, optimizer=optimizer_g, progress=False)
+    for name, param in whole.params.items():
+        np.testing.assert_array_equal(param, generator_run.params[name])
+    with pytest.raises(ValueError, match="initial_epoch must be an int >= 0"):
+        mm.fit(whole, X, Y, initial_epoch=-1, progress=False)

@@ -112,7 +112,7 @@ class Settings:
         check_units("expert_units", self.expert_units)
         check_units("tower_units", self.tower_units, allow_empty=True)
         if self.bottom_units is not None:
-            check_units("bottom_units", self.bottom_units)
+            check_units("bottom_units", self.bottom_units, allow_empty=True)   # (): the towers read x
         for name, lr in (("lr", self.lr), *self.model_lr):
             if not (lr > 0 and math.isfinite(lr)):
                 raise ValueError(f"learning rate of {name} must be a positive number, got {lr}")

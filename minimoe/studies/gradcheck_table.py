@@ -112,7 +112,8 @@ def extraction_cases(rng, x) -> Iterator[tuple[str, object, object, float]]:
 
 def funnel_cases(rng, x) -> Iterator[tuple[str, object, object, float]]:
     """ESMM on a Shared-Bottom and on an MMoE backbone, at ordinary logits and at logits up to +-50,
-    and with an input layer."""
+    and with an input layer; and ESMM as the paper builds it (only the input layer shared) and
+    without any sharing (ESMM-NS)."""
     for backbone, options in (("shared_bottom", {"bottom_units": (6,)}),
                               ("mmoe", {"n_experts": 3, "expert_units": (4,), "gate_units": (3,)})):
         yield f"ESMM on {backbone}", ESMM(5, backbone, (3,), seed=rng, **options), x, THRESHOLD_MODEL
@@ -126,6 +127,10 @@ def funnel_cases(rng, x) -> Iterator[tuple[str, object, object, float]]:
         inputs, batch = _feature_input(rng)
         yield f"ESMM on {backbone} with inputs=", ESMM(None, backbone, (3,), seed=rng, inputs=inputs, **options), \
             batch, THRESHOLD_MODEL
+    for label, backbone in (("ESMM, the paper's: only the input layer shared", "shared_bottom"),
+                            ("ESMM-NS: nothing shared", "none")):
+        inputs, batch = _feature_input(rng)
+        yield label, ESMM(None, backbone, (3,), seed=rng, inputs=inputs), batch, THRESHOLD_MODEL
 
 
 def training_pass_cases(rng) -> Iterator[tuple[str, object, object, float]]:
