@@ -210,25 +210,30 @@ def _funnel(args) -> int:
     sweep = () if args.main_only else (study.SWEEP_CELLS if args.full else ((("selection_bias", 0.0),),))
     qualities = () if args.main_only else (study.WATCH_QUALITIES if args.full else (0.9,))
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
-    criterion = ("pCVR's log loss on the clicked validation rows" if settings.selection == "cvr"
-                 else "their own loss")
     training = (f"{settings.fixed_epochs} epochs, no early stopping" if settings.fixed_epochs else
-                f"at most {settings.max_epochs} epochs, early stopping (patience {settings.patience}) of the CVR "
-                f"models on {criterion}")
-    print(f"Funnels, {runs} run(s) per cell: {settings.n_train:,} training / {settings.n_validation:,} validation / "
-          f"{settings.n_test:,} test impressions, Adam lr {settings.lr:g}, batch {settings.batch_size}, {training}, "
-          f"seed {settings.seed}", flush=True)
+                f"at most {settings.max_epochs} epochs, early stopping (patience {settings.patience}): "
+                f"{study.SELECTIONS[settings.selection]}")
+    sizes = None if args.sweep_size is None else (tuple(args.sweep_size) or study.SIZES)
+    if sizes:
+        settings = study.with_overrides(settings, curves=True)        # the sweep looks at the learning curves
+    data = (f"{', '.join(f'{n:,}' for n in sizes)} training impressions (validation: a quarter as many)"
+            if sizes else f"{settings.n_train:,} training / {settings.n_validation:,} validation impressions")
+    print(f"Funnels, {runs} run(s) per cell: {data}, {settings.n_test:,} test impressions, Adam lr {settings.lr:g}, "
+          f"batch {settings.batch_size}, {training}, seed {settings.seed}", flush=True)
     started = time.perf_counter()
-    results = study.run_study(runs, settings, sweep, qualities, mmoe=args.full, jobs=jobs, progress=not args.quiet)
+    if sizes:
+        results = study.run_many(study.size_specs(runs, sizes), settings, jobs, progress=not args.quiet)
+    else:
+        results = study.run_study(runs, settings, sweep, qualities, mmoe=args.full, jobs=jobs, progress=not args.quiet)
     print(f"done in {time.perf_counter() - started:.0f}s\n")
-    print(study.format_study(results, settings))
+    print(study.format_size_sweep(results) if sizes else study.format_study(results, settings))
     if args.save_json:
         with open(args.save_json, "w") as stream:
             json.dump({"settings": asdict(settings), "results": study.results_as_dicts(results)}, stream, indent=1)
         print(f"results written to {args.save_json}")
     if args.plot:
         from .studies import funnel_plots
-        funnel_plots.plot_funnel(results, settings, args.plot)
+        (funnel_plots.plot_size_sweep if sizes else funnel_plots.plot_funnel)(results, settings, args.plot)
         print(f"plot written to {args.plot}")
     return 0
 
@@ -250,8 +255,13 @@ def _add_funnel_command(commands) -> None:
                         "validation criterion (default 5)")
     funnel.add_argument("--fixed-epochs", type=int, help="train exactly this many epochs, no early stopping "
                         "(the clicked-only model: as many optimizer steps)")
-    funnel.add_argument("--select", choices=("cvr", "own"), help="early stopping of the CVR models on the log loss "
-                        "of pCVR on the clicked validation rows (cvr, the default) or on their own training loss")
+    funnel.add_argument("--sweep-size", type=int, nargs="*", metavar="N",
+                        help="instead: ESMM, ESMM-SB and the clicked-only model at these numbers of training "
+                             "impressions (default 10000 20000 50000 100000 200000), on the main and the milder funnel")
+    funnel.add_argument("--select", choices=("cvr", "own", "ctcvr"),
+                        help="early stopping of the CVR models on the log loss of pCVR on the clicked validation rows "
+                             "(cvr, the default), on their own training loss (own), or, for ESMM, on its CTCVR "
+                             "validation loss (ctcvr)")
     funnel.add_argument("--ctcvr-weight", type=float, help="ESMM's loss: BCE(click) + this x BCE(click and "
                         "conversion) (default 1, the paper's)")
     funnel.add_argument("--n-train", type=int, help="training impressions per funnel")

@@ -153,13 +153,51 @@ def test_a_tiny_cvr_run_scores_every_model_on_the_entire_space():
     assert set(result.metrics) == set(study.CVR_MODELS) | {"CTR model"}
     for name in study.CVR_MODELS:
         metrics = result.metrics[name]
-        for key in ("cvr_auc", "cvr_spearman", "cvr_auc_clicked", "ctcvr_auc", "ctr_auc"):
+        for key in ("cvr_auc", "cvr_spearman", "cvr_auc_clicked", "ctcvr_auc", "ctr_auc", "mean_pcvr"):
             assert math.isfinite(metrics[key]) and -1 <= metrics[key] <= 1, (name, key)
         assert len(metrics["curve_cvr_auc"]) == metrics["epochs"] >= metrics["best_epoch"] >= 1
+        assert len(metrics["reliability"]) == study.RELIABILITY_BINS and metrics["cvr_logit_sd"] >= 0
+        assert metrics["true_mean_pcvr"] == result.metrics["ESMM"]["true_mean_pcvr"]   # one test split
     # the clicked-only model gets as many optimizer steps: its epochs stretch by impressions / clicks
     assert result.metrics["clicked-only"]["epochs"] > TINY.max_epochs
     # the same single-task CTR model gives both single-task models their pCTR
     assert result.metrics["clicked-only"]["ctr_auc"] == result.metrics["all-impressions"]["ctr_auc"]
+
+
+def test_the_three_esmm_structures():
+    """ESMM is the paper's (only the input layer shared), ESMM-SB adds a shared bottom, ESMM-NS
+    shares nothing."""
+    paper, bottom, separate = (study.build_model(name, TINY, 0) for name in ("ESMM", "ESMM-SB", "ESMM-NS"))
+    assert paper.config["bottom_units"] == [] and bottom.config["bottom_units"] == list(TINY.bottom_units)
+    assert separate.config["backbone"] == "none"
+    assert not any(".bottom." in name for name in paper.params)
+    assert sum(name.endswith("embeddings.0.W") for name in separate.params) == 2
+
+
+def test_early_stopping_on_the_ctcvr_loss():
+    settings = study.with_overrides(TINY, selection="ctcvr")
+    result = study.run_one(study.RunSpec("cvr", 0, (), ("ESMM", "two-task", "clicked-only")), settings)
+    reference = study.run_one(study.RunSpec("cvr", 0, (), ("ESMM", "two-task", "clicked-only")), TINY)
+    # the ESMM and two-task models watch another criterion; the single-task model the same one
+    assert result.metrics["ESMM"]["curve_criterion"] != reference.metrics["ESMM"]["curve_criterion"]
+    assert result.metrics["clicked-only"]["cvr_auc"] == reference.metrics["clicked-only"]["cvr_auc"]
+    assert set(study.SELECTIONS) == {"cvr", "own", "ctcvr"}
+
+
+def test_a_tiny_size_sweep(tmp_path):
+    specs = study.size_specs(2, sizes=(1_200, 2_400), funnels=(study.MAIN_CELL,))
+    assert [s.n_train for s in specs] == [2_400, 2_400, 1_200, 1_200]          # the largest first
+    results = study.run_many(specs, study.with_overrides(TINY, max_epochs=2), progress=False)
+    assert {r.cell["n_train"] for r in results} == {1_200, 2_400}
+    assert "CTR model" not in results[0].metrics and "ctcvr_auc" not in results[0].metrics["clicked-only"]
+    assert all(r.extra["conversions_train"] > 0 for r in results)
+    table = study.format_size_sweep(results)
+    assert table.startswith("click rate 0.08, click sharpness 3, selection bias 0.9: entire-space CVR AUC")
+    assert "1,200" in table and "ESMM - clicked-only" in table
+    pytest.importorskip("matplotlib")
+    from minimoe.studies import funnel_plots
+    figure = funnel_plots.plot_size_sweep(results, TINY, tmp_path / "sizes.png")
+    assert (tmp_path / "sizes.png").stat().st_size > 10_000 and len(figure.axes) == 3
 
 
 def test_learning_curves_can_be_left_out():
@@ -241,7 +279,7 @@ def test_the_funnel_plot(tmp_path):
                for cell in ((), (("selection_bias", 0.0),)) for run in range(2)]
     results += [study.run_one(study.RunSpec("watch", run, (), study.WATCH_MODELS), TINY) for run in range(2)]
     figure = funnel_plots.plot_funnel(results, TINY, tmp_path / "funnel.png")
-    assert (tmp_path / "funnel.png").stat().st_size > 10_000 and len(figure.axes) == 6
+    assert (tmp_path / "funnel.png").stat().st_size > 10_000 and len(figure.axes) == 9
 
 
 @pytest.mark.parametrize("argv, message", [(["--runs", "0"], "runs must be >= 1, got 0"),

@@ -8,7 +8,10 @@ Two studies, as plain data like ``experiments.py``; a *run* is one freshly gener
 Shared-Bottom, towers) and the same training budget (Adam, early stopping on a validation split
 of impressions, using only the labels a real log would hold there):
 
-    ESMM             towers CTR and CVR, trained on every impression with (click, click and conversion)
+    ESMM             the paper's: towers CTR and CVR on the shared input layer (embeddings) alone,
+                     trained on every impression with (click, click and conversion)
+    ESMM-SB          the same with a shared bottom of ``bottom_units`` between the input and the towers
+    ESMM-NS          the same with nothing shared: each tower has its own input layer (the paper's ESMM-NS)
     ESMM-MMoE        the same on an MMoE backbone
     clicked-only     a single-task CVR model trained on the clicked rows alone: the baseline the
                      paper beats (its "BASE")
@@ -65,10 +68,18 @@ from ..train import fit
 from .experiments import mean_ci95
 from .parallel import map_runs
 
-CVR_MODELS = ("ESMM", "ESMM-MMoE", "clicked-only", "all-impressions", "two-task")
+CVR_MODELS = ("ESMM", "ESMM-SB", "ESMM-NS", "ESMM-MMoE", "clicked-only", "all-impressions", "two-task")
+ESMM_MODELS = ("ESMM", "ESMM-SB", "ESMM-NS", "ESMM-MMoE")
 WATCH_MODELS = ("zero-filled", "zero-filled x pCTR", "clicked-rows x pCTR", "ESMM-style")
 WATCH_ROWS = WATCH_MODELS + ("clicked-rows, alpha on validation", "pCTR alone", "duration alone")
 KNOBS = ("selection_bias", "click_sharpness", "click_rate")     # the funnel knobs a sweep may vary
+SELECTIONS = {   # early stopping of the CVR models, by settings.selection: what each model is stopped on
+    "cvr": "every CVR model on the log loss of its pCVR on the clicked validation rows (the one CVR criterion "
+           "a log allows)",
+    "own": "ESMM models and the two-task model on their own training loss on the validation split, the "
+           "single-task models on the clicked rows' pCVR log loss",
+    "ctcvr": "ESMM models on their CTCVR validation loss alone (fit's monitor='ctcvr'), the two-task model on its "
+             "own loss, the single-task models on the clicked rows' pCVR log loss"}
 
 
 # ------------------------------------------------------------------------------------ settings
@@ -110,7 +121,7 @@ class FunnelSettings:
     max_epochs: int = 40
     patience: int = 5
     fixed_epochs: int | None = None      # train exactly this many epochs, no early stopping (a probe's protocol)
-    selection: str = "cvr"               # early stopping of the CVR models: "cvr" or "own" (see run_cvr)
+    selection: str = "cvr"               # early stopping of the CVR models: "cvr", "own" or "ctcvr" (see run_cvr)
     curves: bool = True                  # record every CVR model's test AUC after each epoch (learning curves)
     group_size: int = 50                 # impressions per test "user" in the watch-time study
     seed: int = 0
@@ -126,8 +137,8 @@ class FunnelSettings:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         check_number("click_sharpness", self.click_sharpness)
-        if self.selection not in ("cvr", "own"):
-            raise ValueError(f"selection must be 'cvr' or 'own', got {self.selection!r}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {tuple(SELECTIONS)}, got {self.selection!r}")
         if self.fixed_epochs is not None:
             check_positive_int("fixed_epochs", self.fixed_epochs)
         if not (self.ctcvr_weight > 0 and math.isfinite(self.ctcvr_weight)):
@@ -249,6 +260,7 @@ class RunSpec:
     run: int
     cell: tuple = ()            # ((knob, value), ...) overriding the settings' funnel knobs
     models: tuple = CVR_MODELS
+    n_train: int | None = None  # the size sweep: this many training impressions (a quarter as many for validation)
 
 
 @dataclass
@@ -284,7 +296,11 @@ def build_model(name: str, settings: FunnelSettings, seed):
     inputs = _inputs(settings, rng)
     sizes = dict(tower_units=settings.tower_units, inputs=inputs, seed=rng)
     if name == "ESMM":
+        return ESMM(None, bottom_units=(), **sizes)                              # the paper's: only inputs shared
+    if name == "ESMM-SB":
         return ESMM(None, bottom_units=settings.bottom_units, **sizes)
+    if name == "ESMM-NS":
+        return ESMM(None, backbone="none", **sizes)
     if name == "ESMM-MMoE":
         return ESMM(None, backbone="mmoe", n_experts=settings.n_experts, expert_units=settings.expert_units, **sizes)
     if name == "ESMM-style":
@@ -343,21 +359,45 @@ def own_loss(X_val, Y_val):
     return criterion
 
 
+RELIABILITY_BINS = 10
+
+
+def reliability(p_predicted, p_true, bins: int = RELIABILITY_BINS) -> list[list[float]]:
+    """[mean predicted, mean true] probability in each of ``bins`` groups of equal size, by predicted
+    probability: a calibrated model's points lie on the diagonal."""
+    order = np.argsort(p_predicted, kind="stable")
+    return [[round(float(np.mean(p_predicted[rows])), 5), round(float(np.mean(p_true[rows])), 5)]
+            for rows in np.array_split(order, bins)]
+
+
 def _cvr_metrics(p_cvr, p_ctr, test) -> dict:
-    """Entire-space and clicked-rows metrics of a pCVR (and the CTCVR of pCTR x pCVR) on the test split."""
+    """Entire-space and clicked-rows metrics of a pCVR (and, given a pCTR, the CTCVR of pCTR x pCVR)
+    on the test split; its calibration on the entire space: mean predicted against true pCVR."""
     clicked = test["click"] == 1
-    return {"cvr_auc": auc(test["conversion"], p_cvr),                       # every impression
-            "cvr_spearman": spearman(test["p_conversion"], p_cvr),
-            "cvr_auc_clicked": auc(test["observed"][clicked], p_cvr[clicked]),   # what a log allows
-            "ctcvr_auc": auc(test["ctcvr"], p_ctr * p_cvr),
-            "ctr_auc": auc(test["click"], p_ctr)}
+    metrics = {"cvr_auc": auc(test["conversion"], p_cvr),                    # every impression
+               "cvr_spearman": spearman(test["p_conversion"], p_cvr),
+               "cvr_auc_clicked": auc(test["observed"][clicked], p_cvr[clicked]),   # what a log allows
+               "mean_pcvr": float(np.mean(p_cvr)), "true_mean_pcvr": float(np.mean(test["p_conversion"])),
+               "mean_pcvr_clicked": float(np.mean(p_cvr[clicked])),
+               "true_mean_pcvr_clicked": float(np.mean(test["p_conversion"][clicked])),
+               "reliability": reliability(p_cvr, test["p_conversion"])}
+    if p_ctr is not None:
+        metrics.update(ctcvr_auc=auc(test["ctcvr"], p_ctr * p_cvr), ctr_auc=auc(test["click"], p_ctr))
+    return metrics
 
 
 def _p_cvr(name: str, model, X) -> np.ndarray:
     """A CVR model's pCVR for every row of X."""
-    if name in ("ESMM", "ESMM-MMoE"):
+    if name in ESMM_MODELS:
         return model.predict_cvr(X)
     return model.predict(X)[:, 1 if name == "two-task" else 0]
+
+
+def _cvr_logits(name: str, model, X) -> np.ndarray:
+    """The logit of a CVR model's pCVR (ESMM: its CVR tower's output b)."""
+    if name in ESMM_MODELS:
+        return model.base_scores(X)[:, 1]
+    return model.predict_scores(X)[:, 1 if name == "two-task" else 0]
 
 
 def _log_loss(labels, p) -> float:
@@ -368,13 +408,19 @@ def _log_loss(labels, p) -> float:
 def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
     """One funnel; every model of ``spec.models`` (and the CTR model the single-task ones need).
 
-    With ``settings.selection == "cvr"`` every CVR model is early-stopped on the one CVR criterion a
-    log allows: the log loss of its pCVR on the clicked validation rows; with ``"own"``, on its own
-    training loss on the validation split (ESMM: click + click-and-conversion cross-entropy on every
-    impression). The all-impressions model, whose output is a pCTCVR rather than a pCVR, is always
+    Early stopping follows ``settings.selection`` (``SELECTIONS`` says what each model is stopped
+    on): ``"cvr"``, the one CVR criterion a log allows, the log loss of its pCVR on the clicked
+    validation rows; ``"own"``, its own training loss on the validation split (ESMM: click +
+    click-and-conversion cross-entropy on every impression); ``"ctcvr"``, ESMM's CTCVR validation
+    loss alone. The all-impressions model, whose output is a pCTCVR rather than a pCVR, is always
     stopped on its own training loss, the CTR model on the click log loss.
+
+    A spec of the size sweep (``spec.n_train``) trains on that many impressions, validates on a
+    quarter as many, and trains no CTR model (no CTCVR metrics).
     """
     started = time.perf_counter()
+    if spec.n_train is not None:
+        settings = with_overrides(settings, n_train=spec.n_train, n_validation=max(spec.n_train // 4, 1_000))
     data_seed, model_seed = _seeds(settings, spec.run)
     options = settings.funnel_options(dict(spec.cell))
     n = settings.n_train + settings.n_validation + settings.n_test
@@ -391,10 +437,12 @@ def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
     metrics, ctr = {}, None
 
     def cvr_criterion(name):
-        if settings.selection == "own":
-            own = {"ESMM": labels, "ESMM-MMoE": labels, "two-task": Y[:, :2]}
-            if name in own:
-                return own_loss(X_val, own[name][val])
+        if settings.selection == "own" and name in ESMM_MODELS:
+            return own_loss(X_val, labels[val])
+        if settings.selection == "ctcvr" and name in ESMM_MODELS:
+            return lambda model: _log_loss(labels[val, 1], model.predict(X_val)[:, 1])
+        if settings.selection in ("own", "ctcvr") and name == "two-task":
+            return own_loss(X_val, Y[val, :2])
         return lambda model: _log_loss(y_val_clicked, _p_cvr(name, model, X_val_clicked))
 
     def test_auc(name):
@@ -404,7 +452,7 @@ def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
         if name not in spec.models:
             continue
         model = build_model(name, settings, model_seed(index))
-        if name in ("ESMM", "ESMM-MMoE"):
+        if name in ESMM_MODELS:
             log = train_selected(model, X_train, L_train, settings, spec.run, cvr_criterion(name), test_auc(name),
                                  loss=MultiTaskLoss(model.tasks, weights=[1.0, settings.ctcvr_weight]))
             p_ctr = model.predict(X_test)[:, 0]
@@ -413,7 +461,7 @@ def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
                                  test_auc(name))
             p_ctr = model.predict(X_test)[:, 0]
         else:
-            if ctr is None:
+            if ctr is None and spec.n_train is None:
                 ctr_model = build_model("ctr", settings, model_seed(len(CVR_MODELS)))
                 ctr_log = train_selected(ctr_model, X_train, Y_train[:, :1], settings, spec.run,
                                          lambda m: _log_loss(Y[val, 0], m.predict(X_val)[:, 0]))
@@ -428,12 +476,18 @@ def run_cvr(spec: RunSpec, settings: FunnelSettings) -> RunResult:
                 log = train_selected(model, X_train, L_train[:, 1:2], settings, spec.run,
                                      lambda m: _log_loss(labels[val, 1], m.predict(X_val)[:, 0]), test_auc(name))
             p_ctr = ctr
+        logits = _cvr_logits(name, model, X_test)
         metrics[name] = dict(_cvr_metrics(_p_cvr(name, model, X_test), p_ctr, test),
+                             cvr_logit_mean=float(np.mean(logits)), cvr_logit_sd=float(np.std(logits, ddof=1)),
                              best_epoch=log["best_epoch"], epochs=log["epochs"], seconds=log["seconds"],
                              curve_criterion=[round(v, 5) for v in log["criterion"]],
                              curve_cvr_auc=[round(v, 5) for v in log["monitor"]])
-    return RunResult("cvr", spec.run, {k: options[k] for k in KNOBS}, metrics, time.perf_counter() - started,
-                     len(clicked_train))
+    cell = {k: options[k] for k in KNOBS}
+    if spec.n_train is not None:
+        cell["n_train"] = spec.n_train
+    converted = int(np.nansum(Y_train[:, 1]))                     # conversions in the training split
+    return RunResult("cvr", spec.run, cell, metrics, time.perf_counter() - started, len(clicked_train),
+                     extra={"conversions_train": converted})
 
 
 def run_watch(spec: RunSpec, settings: FunnelSettings) -> RunResult:
@@ -519,7 +573,7 @@ def cell_key(result: RunResult) -> tuple:
 
 def describe_cell(key) -> str:
     names = {"selection_bias": "selection bias", "click_sharpness": "click sharpness", "click_rate": "click rate",
-             "watch_quality": "watch quality"}
+             "watch_quality": "watch quality", "n_train": "training impressions"}
     return ", ".join(f"{names.get(k, k)} {v:g}" for k, v in key)
 
 
@@ -636,13 +690,61 @@ SWEEP_MODELS = ("ESMM", "clicked-only", "all-impressions", "two-task")
 WATCH_QUALITIES = (0.5, 0.9)
 
 
+SIZES = (10_000, 20_000, 50_000, 100_000, 200_000)        # training impressions of the size sweep
+SIZE_MODELS = ("ESMM", "ESMM-SB", "clicked-only")
+SIZE_FUNNELS = (MAIN_CELL, MILDER)
+
+
+def size_specs(runs: int, sizes=SIZES, funnels=SIZE_FUNNELS, models=SIZE_MODELS) -> list[RunSpec]:
+    """The size sweep: every funnel at every number of training impressions, the largest first (so
+    that parallel workers finish together)."""
+    runs = check_positive_int("runs", runs)
+    return [RunSpec("cvr", run, tuple(cell), tuple(models), n_train=check_positive_int("size", size))
+            for size in sorted(sizes, reverse=True) for cell in funnels for run in range(runs)]
+
+
+def format_size_sweep(results) -> str:
+    """Per funnel, one row per size: the training conversions, each model's entire-space CVR AUC, the
+    paired gaps to the clicked-only model, the early-stopped epochs, the spread of ESMM's CVR logit,
+    and the mean pCVR against the truth."""
+    sized = [r for r in results if "n_train" in r.cell]
+    blocks = []
+    for funnel in sorted({tuple(sorted((k, v) for k, v in r.cell.items() if k != "n_train")) for r in sized}):
+        runs_of = {n: [r for r in sized if r.cell["n_train"] == n and
+                       tuple(sorted((k, v) for k, v in r.cell.items() if k != "n_train")) == funnel]
+                   for n in sorted({r.cell["n_train"] for r in sized})}
+        models = _models_in(sized, CVR_MODELS)
+        esmm_family = [m for m in models if m in ESMM_MODELS]
+        lines = [f"{describe_cell(funnel)}: entire-space CVR AUC by training impressions (mean +- 95% CI over runs)",
+                 f"{'impressions':>11}{'conversions':>12}" + "".join(f"{m:>18}" for m in models)
+                 + "".join(f"{m + ' - clicked-only':>30}" for m in esmm_family)
+                 + f"{'epochs':>14}{'sd of b':>9}" + "".join(f"{'mean pCVR ' + m:>24}" for m in models)
+                 + f"{'true':>7}"]
+        for n, runs in runs_of.items():
+            conversions = np.mean([r.extra.get("conversions_train", np.nan) for r in runs])
+            aucs = [_cell(*mean_ci95(list(values(runs, m, "cvr_auc").values()))) for m in models]
+            gaps = [_cell(*paired_gap(runs, m, "clicked-only", "cvr_auc")[:2], signed=True) for m in esmm_family]
+            epochs = "/".join(f"{np.mean(list(values(runs, m, 'best_epoch').values())):.0f}" for m in models)
+            spread = np.mean(list(values(runs, models[0], "cvr_logit_sd").values()))
+            means = [np.mean(list(values(runs, m, "mean_pcvr").values())) for m in models]
+            truth = np.mean(list(values(runs, models[0], "true_mean_pcvr").values()))
+            lines.append(f"{n:>11,}{conversions:>12,.0f}" + "".join(f"{a:>18}" for a in aucs)
+                         + "".join(f"{g:>30}" for g in gaps) + f"{epochs:>14}{spread:>9.2f}"
+                         + "".join(f"{m:>24.3f}" for m in means) + f"{truth:>7.3f}")
+        lines.append(f"epochs: the early-stopped epoch of {', '.join(models)} (clicked-only: in its own, shorter "
+                     f"epochs); sd of b: the standard deviation of {models[0]}'s CVR logit over the test impressions; "
+                     f"mean pCVR over every test impression against the true mean")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def study_specs(runs: int, sweep_cells=SWEEP_CELLS, watch_qualities=WATCH_QUALITIES, mmoe: bool = True,
                 cvr: bool = True) -> list[RunSpec]:
     """The runs of a study: the main funnel with every CVR model (ESMM-MMoE with ``mmoe``), each
     sweep cell with ``SWEEP_MODELS``, and the watch-time models at each watch quality. The heaviest
     runs come first, so that parallel workers finish together."""
     runs = check_positive_int("runs", runs)
-    main = CVR_MODELS if mmoe else tuple(m for m in CVR_MODELS if m != "ESMM-MMoE")
+    main = CVR_MODELS if mmoe else tuple(m for m in CVR_MODELS if m != "ESMM-MMoE")   # every other CVR model
     specs = []
     if cvr:
         specs += [RunSpec("cvr", run, MAIN_CELL, main) for run in range(runs)]
