@@ -143,10 +143,10 @@ def dead_units(module) -> list[str]:
     "<module>: k of U units never active" (layers' ReLU, and every layer of every expert)."""
     dead = []
     for prefix, block in module.named_modules():
-        if isinstance(block, ReLU) and block.__dict__.get("positive") is not None:
-            masks = [block.positive.reshape(-1, block.positive.shape[-1])]      # (N, U)
-        elif isinstance(block, Experts) and block.__dict__.get("active"):
-            masks = block.active                                                # L x (N, E, H_l)
+        if isinstance(block, ReLU) and block.__dict__.get("y") is not None:
+            masks = [block.y.reshape(-1, block.y.shape[-1]) > 0]                # (N, U)
+        elif isinstance(block, Experts) and block.__dict__.get("outputs"):
+            masks = [output > 0 for output in block.outputs]                    # L x (N, E, H_l)
         else:
             continue
         for layer, mask in enumerate(masks):
@@ -166,11 +166,11 @@ def relu_layers(module) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             layers = list(block)
             for linear, relu in zip(layers, layers[1:]):
                 if isinstance(linear, Linear) and isinstance(relu, ReLU) and "x" in linear.__dict__:
-                    yield linear.params["b"], linear.x @ linear.params["W"] + linear.params["b"], relu.positive
-        elif isinstance(block, Experts) and block.__dict__.get("active"):
+                    yield linear.params["b"], linear.x @ linear.params["W"] + linear.params["b"], relu.y > 0
+        elif isinstance(block, Experts) and block.__dict__.get("outputs"):
             for layer in range(block.n_layers):
                 yield (block.params[f"b{layer}"], block.pre_activation(layer, block.inputs[layer]),
-                       block.active[layer])
+                       block.outputs[layer] > 0)
 
 
 KINK_MARGIN = 1e-3        # settle_relu_units keeps every row this far from a ReLU's kink

@@ -94,7 +94,10 @@ class FeatureInput(Module):
         return dims
 
     def check(self, batch, name: str = "X"):
-        """The batch itself, after checking shapes, id ranges and finiteness; or a clear error."""
+        """The batch, checked (shapes, id ranges, finiteness), as a ``FeatureBatch`` of integer ids
+        and numeric features of the layer's dtype; or a clear error. Checked and converted once, here,
+        so that training and prediction slice it batch after batch without checking or converting
+        again."""
         categorical, numeric = getattr(batch, "categorical", None), getattr(batch, "numeric", None)
         if categorical is None or numeric is None:
             raise TypeError(f"{name} must be a FeatureBatch with .categorical (N, C) ids and .numeric (N, M) "
@@ -117,14 +120,19 @@ class FeatureInput(Module):
                                  f"got values from {column.min()} to {column.max()}")
         if not np.isfinite(numeric).all():
             raise ValueError(f"{name}.numeric must be finite")
-        return batch
+        if numeric.dtype == self.dtype and isinstance(batch, FeatureBatch):
+            return batch
+        return FeatureBatch(categorical, numeric.astype(self.dtype))
 
     def forward(self, batch) -> np.ndarray:
+        """A checked batch (``check``) -> x: (N, D), the embeddings then the numeric features."""
         ids = batch.categorical                                            # (N, C)
         self.rows = len(ids)
-        blocks = [embedding.forward(ids[:, i]) for i, embedding in enumerate(self.embeddings)]
-        blocks.append(np.asarray(batch.numeric, dtype=self.dtype))         # (N, M)
-        return np.concatenate(blocks, axis=1)                              # (N, D)
+        x = np.empty((self.rows, self.d_out), dtype=self.dtype)            # filled block by block
+        for i, embedding in enumerate(self.embeddings):
+            x[:, self.offsets[i]:self.offsets[i + 1]] = embedding.forward(ids[:, i], check=False)
+        x[:, self.offsets[-1]:] = batch.numeric                            # (N, M)
+        return x
 
     def backward(self, dx: np.ndarray, input_grad: bool = True) -> None:  # dx: (N, D)
         expect_shape(self, "dx", dx, (self.rows, self.d_out))

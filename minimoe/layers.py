@@ -42,16 +42,18 @@ class Linear(Module):
 class ReLU(Module):
     """y = max(x, 0), element-wise; the gradient at exactly 0 is taken as 0.
 
+    Forward keeps its output y, which it returns anyway, and backward reads the mask off it
+    (x > 0 exactly where y > 0): a prediction, which never runs backward, builds no mask.
     (Multiplying by the boolean mask is about ten times faster than ``np.where`` here.)
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.positive = x > 0
-        return np.maximum(x, 0)
+        self.y = np.maximum(x, 0)
+        return self.y
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        expect_shape(self, "dy", dy, self.positive.shape)
-        return dy * self.positive if input_grad else None
+        expect_shape(self, "dy", dy, self.y.shape)
+        return dy * (self.y > 0) if input_grad else None
 
 
 class Sigmoid(Module):
@@ -99,20 +101,43 @@ class Embedding(Module):
         init_std = check_number("init_std", init_std)
         self.add_param("W", (init_std * rng.standard_normal((self.num_embeddings, dim))).astype(dtype))
 
-    def forward(self, ids: np.ndarray) -> np.ndarray:
-        ids = np.asarray(ids)
-        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
-            raise TypeError(f"ids must be a 1-D integer array, got dtype {ids.dtype} and shape {ids.shape}")
-        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
-            bad = ids[(ids < 0) | (ids >= self.num_embeddings)][0]
-            raise ValueError(f"ids must lie in [0, {self.num_embeddings}), got {bad}")
+    def forward(self, ids: np.ndarray, check: bool = True) -> np.ndarray:
+        """ids: (N,) -> (N, dim). ``check=False`` skips the id checks, for a caller (``FeatureInput``)
+        that checked the whole batch once."""
+        if check:
+            ids = np.asarray(ids)
+            if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+                raise TypeError(f"ids must be a 1-D integer array, got dtype {ids.dtype} and shape {ids.shape}")
+            if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+                bad = ids[(ids < 0) | (ids >= self.num_embeddings)][0]
+                raise ValueError(f"ids must lie in [0, {self.num_embeddings}), got {bad}")
         self.ids = ids
-        return self._params["W"][ids]                           # (N, dim)
+        return np.take(self._params["W"], ids, axis=0)          # (N, dim); faster than W[ids]
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> None:   # dy: (N, dim)
         expect_shape(self, "dy", dy, (len(self.ids), self._params["W"].shape[1]))
-        np.add.at(self._grads["W"], self.ids, dy)               # repeated ids accumulate
+        scatter_add_rows(self._grads["W"], self.ids, dy)        # repeated ids accumulate
         return None
+
+
+def scatter_add_rows(target: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """target[ids[n]] += rows[n] for every n, in place, a repeated id receiving the sum of its rows
+    (what ``np.add.at(target, ids, rows)`` does, two to four times faster).
+
+    target: (V, d), ids: (N,), rows: (N, d).
+    """
+    n_ids, dim = target.shape
+    if n_ids <= 8 * len(ids):
+        # One bincount over the flattened (id, column) pairs replaces np.add.at's unbuffered loop;
+        # it builds a (V * d,) total, so it pays while the table is not much larger than the batch.
+        flat = (ids[:, None] * dim + np.arange(dim)).ravel()
+        target += np.bincount(flat, weights=rows.ravel(), minlength=n_ids * dim).reshape(n_ids, dim)
+    else:
+        # A large table: sum the rows of each id present (sorted, then reduceat) and add only those.
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        target[sorted_ids[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
 class MLP(Module):

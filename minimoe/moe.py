@@ -52,22 +52,23 @@ class Experts(Module):
         return z
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.inputs = [x]                   # the input of each layer: (N, D), then (N, E, D_l)
-        self.active = []                    # ReLU masks, (N, E, D_{l+1})
+        # The input of each layer, (N, D) then (N, E, H_l), and each layer's output after its ReLU;
+        # backward reads the ReLU masks off the outputs, so a prediction builds none.
+        self.inputs, self.outputs = [x], []
         h = x
         for layer in range(self.n_layers):
             z = self.pre_activation(layer, h)                             # (N, E, H_l)
             h = np.maximum(z, 0, out=z)                                   # ReLU in place
-            self.active.append(h > 0)
+            self.outputs.append(h)
             if layer + 1 < self.n_layers:
                 self.inputs.append(h)
         return h                                                          # (N, E, H)
 
     def backward(self, dh: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # dh: (N, E, H)
-        expect_shape(self, "dh", dh, self.active[-1].shape)
+        expect_shape(self, "dh", dh, self.outputs[-1].shape)
         for layer in reversed(range(self.n_layers)):
             W = self._params[f"W{layer}"]
-            dz = dh * self.active[layer]                                  # (N, E, H_l)
+            dz = dh * (self.outputs[layer] > 0)                           # (N, E, H_l)
             self._grads[f"b{layer}"] += dz.sum(axis=0)                    # (E, H_l)
             h_in = self.inputs[layer]
             if layer == 0:

@@ -113,3 +113,14 @@ def test_bad_input_layer_arguments():
         mm.FeatureInput([], n_numeric=0)
     with pytest.raises(TypeError, match="inputs must be a FeatureInput"):
         mm.MMoE(None, inputs="embeddings")
+
+
+def test_a_batch_is_checked_and_converted_once(rng):
+    """check returns the batch with numeric features in the layer's dtype, so that training and
+    prediction slice it without converting every batch again."""
+    layer = mm.FeatureInput(CARDINALITIES, n_numeric=2, seed=0, dtype=np.float32)
+    batch = make_batch(rng)
+    checked = layer.check(batch)
+    assert checked.numeric.dtype == np.float32 and batch.numeric.dtype == np.float64   # the caller's untouched
+    assert layer.check(checked) is checked                                              # nothing left to convert
+    np.testing.assert_array_equal(layer.forward(checked)[:, -2:], batch.numeric.astype(np.float32))

@@ -128,3 +128,29 @@ def test_seeds_give_identical_parameters():
     for name in a.params:
         np.testing.assert_array_equal(a.params[name], b.params[name])
     assert not np.array_equal(a.params["layers.0.W"], mm.MLP(4, (3, 2), seed=8).params["layers.0.W"])
+
+
+@pytest.mark.parametrize("n_ids, n_rows", [(5, 40), (3000, 40)], ids=["bincount", "sorted"])
+def test_scatter_add_rows_accumulates_repeated_ids_as_add_at_does(n_ids, n_rows, rng):
+    """Both ways (a bincount for a table not much larger than the batch, sort-and-reduceat for a
+    large one) give np.add.at's result, repeated ids summed, onto what the target held."""
+    from minimoe.layers import scatter_add_rows
+    ids = rng.integers(0, min(n_ids, 10), n_rows)                   # many repeats
+    rows = rng.standard_normal((n_rows, 3))
+    start = rng.standard_normal((n_ids, 3))
+    expected = start.copy()
+    np.add.at(expected, ids, rows)
+    target = start.copy()
+    scatter_add_rows(target, ids, rows)
+    np.testing.assert_allclose(target, expected, rtol=1e-13, atol=1e-13)
+    float32 = start.astype(np.float32)
+    scatter_add_rows(float32, ids, rows.astype(np.float32))
+    assert float32.dtype == np.float32
+    np.testing.assert_allclose(float32, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_lookup_without_checks_is_the_same(rng):
+    layer = mm.Embedding(7, 3, seed=0)
+    ids = rng.integers(0, 7, 10)
+    np.testing.assert_array_equal(layer.forward(ids), layer.forward(ids, check=False))
+    np.testing.assert_array_equal(layer.forward(ids), layer.params["W"][ids])
