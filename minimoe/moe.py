@@ -40,48 +40,77 @@ class Experts(Module):
             self.add_param(f"b{layer}", init_bias(rng, (self.n_experts, width), d_in, init, dtype))
             d_in = width
 
+    def layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[(W_l, b_l)] of every layer: this group's own (live) arrays."""
+        return [(self._params[f"W{layer}"], self._params[f"b{layer}"]) for layer in range(self.n_layers)]
+
     def pre_activation(self, layer: int, h: np.ndarray) -> np.ndarray:
         """z = h W_l + b_l of every expert at ``layer``: h is x (N, D) for layer 0, else (N, E, H_{l-1})
         -> (N, E, H_l). A new array, so the caller may apply ReLU in place."""
-        W, b = self._params[f"W{layer}"], self._params[f"b{layer}"]
-        if layer == 0:
-            z = np.tensordot(h, W, axes=(1, 1))                           # (N, E, H_0)
-        else:
-            z = np.matmul(h.transpose(1, 0, 2), W).transpose(1, 0, 2)      # (N, E, H_l)
-        z += b                                                            # b: (E, H_l) broadcasts over N
-        return z
+        return _pre_activation(*self.layers()[layer], h, layer)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        # The input of each layer, (N, D) then (N, E, H_l), and each layer's output after its ReLU;
-        # backward reads the ReLU masks off the outputs, so a prediction builds none.
-        self.inputs, self.outputs = [x], []
-        h = x
-        for layer in range(self.n_layers):
-            z = self.pre_activation(layer, h)                             # (N, E, H_l)
-            h = np.maximum(z, 0, out=z)                                   # ReLU in place
-            self.outputs.append(h)
-            if layer + 1 < self.n_layers:
-                self.inputs.append(h)
-        return h                                                          # (N, E, H)
+        self.keep(*experts_forward(self.layers(), x))
+        return self.outputs[-1]                                           # (N, E, H)
+
+    def keep(self, inputs: list, outputs: list) -> None:
+        """What backward needs: the input of each layer, (N, D) then (N, E, H_l), and each layer's
+        output after its ReLU (backward reads the ReLU masks off them, so a prediction builds none).
+        A ``MixtureLayer`` that ran this group inside a larger stack hands it its share here."""
+        self.inputs, self.outputs = inputs, outputs
 
     def backward(self, dh: np.ndarray, input_grad: bool = True) -> np.ndarray | None:  # dh: (N, E, H)
         expect_shape(self, "dh", dh, self.outputs[-1].shape)
-        for layer in reversed(range(self.n_layers)):
-            W = self._params[f"W{layer}"]
-            dz = dh * (self.outputs[layer] > 0)                           # (N, E, H_l)
-            self._grads[f"b{layer}"] += dz.sum(axis=0)                    # (E, H_l)
-            h_in = self.inputs[layer]
-            if layer == 0:
-                # dW0[e] = x^T dz[:, e, :], all experts in one product: (D, E, H_0) -> (E, D, H_0)
-                self._grads["W0"] += np.tensordot(h_in, dz, axes=(0, 0)).transpose(1, 0, 2)
-                if not input_grad:
-                    return None
-                dh = np.tensordot(dz, W, axes=((1, 2), (0, 2)))           # dx: (N, D), summed over experts
-            else:
-                dz_e = dz.transpose(1, 0, 2)                              # (E, N, H_l)
-                self._grads[f"W{layer}"] += np.matmul(h_in.transpose(1, 2, 0), dz_e)  # (E, H_{l-1}, H_l)
-                dh = np.matmul(dz_e, W.transpose(0, 2, 1)).transpose(1, 0, 2)     # (N, E, H_{l-1})
-        return dh
+        gradients, dx = experts_backward(self.layers(), self.inputs, self.outputs, dh, input_grad)
+        self.add_layer_gradients(gradients)
+        return dx
+
+    def add_layer_gradients(self, gradients: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Add [(dW_l, db_l)] of every layer into this group's gradients."""
+        for layer, (dW, db) in enumerate(gradients):
+            self._grads[f"W{layer}"] += dW
+            self._grads[f"b{layer}"] += db
+
+
+def _pre_activation(W: np.ndarray, b: np.ndarray, h: np.ndarray, layer: int) -> np.ndarray:
+    if layer == 0:
+        z = np.tensordot(h, W, axes=(1, 1))                               # (N, E, H_0)
+    else:
+        z = np.matmul(h.transpose(1, 0, 2), W).transpose(1, 0, 2)          # (N, E, H_l)
+    z += b                                                                # b: (E, H_l) broadcasts over N
+    return z
+
+
+def experts_forward(layers: list, x: np.ndarray) -> tuple[list, list]:
+    """Experts with the layers [(W_l (E, D_l, H_l), b_l (E, H_l))] on x (N, D) -> (the input of
+    each layer, each layer's output after its ReLU); the last output is (N, E, H)."""
+    inputs, outputs, h = [x], [], x
+    for layer, (W, b) in enumerate(layers):
+        h = _pre_activation(W, b, h, layer)
+        np.maximum(h, 0, out=h)                                           # ReLU in place
+        outputs.append(h)
+        if layer + 1 < len(layers):
+            inputs.append(h)
+    return inputs, outputs
+
+
+def experts_backward(layers: list, inputs: list, outputs: list, dh: np.ndarray,
+                     input_grad: bool) -> tuple[list, np.ndarray | None]:
+    """([(dW_l, db_l)] of every layer, dx (N, D) or None) for the upstream dh: (N, E, H)."""
+    gradients = [None] * len(layers)
+    for layer in reversed(range(len(layers))):
+        W = layers[layer][0]
+        dz = dh * (outputs[layer] > 0)                                    # (N, E, H_l)
+        h_in = inputs[layer]
+        if layer == 0:
+            # dW0[e] = x^T dz[:, e, :], all experts in one product: (D, E, H_0) -> (E, D, H_0)
+            gradients[0] = (np.tensordot(h_in, dz, axes=(0, 0)).transpose(1, 0, 2), dz.sum(axis=0))
+            dh = np.tensordot(dz, W, axes=((1, 2), (0, 2))) if input_grad else None   # (N, D), summed over experts
+        else:
+            dz_e = dz.transpose(1, 0, 2)                                  # (E, N, H_l)
+            gradients[layer] = (np.matmul(h_in.transpose(1, 2, 0), dz_e), dz.sum(axis=0))  # (E, H_{l-1}, H_l)
+            dh = np.matmul(dz_e, W.transpose(0, 2, 1)).transpose(1, 0, 2)     # (N, E, H_{l-1})
+    return gradients, dh
 
 
 class Gate(Module):
@@ -272,6 +301,15 @@ class MixtureLayer(Module):
                                                  init=init, dtype=dtype)
                                  for spec, columns in zip(self.gate_specs, self.gate_columns)})
         self.every_gate_sees_all = all(len(columns) == self.n_experts for columns in self.gate_columns)
+        # Consecutive groups that read the same stream (CGC's and PLE's level 0: the shared group and
+        # every task's) run as ONE stack of experts, one matrix product per layer instead of one
+        # per group: larger products, which BLAS runs faster and spreads over more threads.
+        self.stacks = []                                  # [(stream, [group names])], in the groups' order
+        for group in self.groups:
+            if self.stacks and self.stacks[-1][0] == group.stream:
+                self.stacks[-1][1].append(group.name)
+            else:
+                self.stacks.append((group.stream, [group.name]))
         # The dropout draws from the generator only in training passes, after every weight was drawn,
         # so a layer's initial weights do not depend on whether it uses dropout.
         self.dropout = Dropout(expert_dropout, seed=rng, shared_axes=(0,))
@@ -302,8 +340,44 @@ class MixtureLayer(Module):
                              f"but the layer has streams 0..{len(self.stream_widths) - 1}")
 
     # -- forward ------------------------------------------------------------------------------
+    def _stack_layers(self, names: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[(W_l, b_l)] of the groups ``names`` laid side by side along the expert axis (copies: the
+        groups keep their own arrays)."""
+        per_group = [self.experts[name].layers() for name in names]
+        return [tuple(np.concatenate(arrays, axis=0) for arrays in zip(*layer)) for layer in zip(*per_group)]
+
+    def _run_stack(self, names: list[str], x: np.ndarray) -> np.ndarray:
+        """The experts of the groups ``names``, which read x, as one stack: (N, E_stack, H). Each
+        group is handed its share of the stack's caches for its backward and for the checks that
+        read them."""
+        if len(names) == 1:
+            return self.experts[names[0]].forward(x)
+        layers = self._stack_layers(names)
+        inputs, outputs = experts_forward(layers, x)
+        self.stack_caches[names[0]] = (layers, inputs, outputs)          # what _stack_backward needs
+        start = 0
+        for name in names:
+            part = slice(start, start + self.experts[name].n_experts)
+            self.experts[name].keep([x] + [h[:, part] for h in inputs[1:]], [h[:, part] for h in outputs])
+            start = part.stop
+        return outputs[-1]
+
+    def _stack_backward(self, names: list[str], dh: np.ndarray, input_grad: bool):
+        """Backward of ``_run_stack``: one product per layer, each group's share of the gradients
+        added into it; the gradient of the stack's input (None with ``input_grad=False``)."""
+        if len(names) == 1:
+            return self.experts[names[0]].backward(dh, input_grad)
+        gradients, dx = experts_backward(*self.stack_caches[names[0]], dh, input_grad)
+        start = 0
+        for group in (self.experts[name] for name in names):
+            part = slice(start, start + group.n_experts)
+            group.add_layer_gradients([(dW[part], db[part]) for dW, db in gradients])
+            start = part.stop
+        return dx
+
     def forward(self, streams) -> np.ndarray:
-        outputs = [self.experts[group.name].forward(streams[group.stream]) for group in self.groups]
+        self.stack_caches = {}
+        outputs = [self._run_stack(names, streams[stream]) for stream, names in self.stacks]
         self.expert_out = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)  # (N, E, H)
         self.gate_out = [self.gates[spec.name].forward(streams[spec.stream]) for spec in self.gate_specs]
         if self.every_gate_sees_all:
@@ -335,11 +409,10 @@ class MixtureLayer(Module):
         dweights, dexperts = mix_backward(self.mixing, self.expert_out, dmixed)   # (G, N, E), (N, E, H)
         dweights = self.dropout.backward(dweights)
         streams_grad = [None] * len(self.stream_widths)
-        for group in self.groups:
-            columns = self.group_columns[group.name]
-            dgroup = dexperts if len(self.groups) == 1 else dexperts[:, columns[0]:columns[-1] + 1]
-            streams_grad[group.stream] = add_gradients(streams_grad[group.stream],
-                                                       self.experts[group.name].backward(dgroup, input_grad))
+        for stream, names in self.stacks:
+            first, last = self.group_columns[names[0]][0], self.group_columns[names[-1]][-1]
+            dstack = dexperts if len(self.stacks) == 1 else dexperts[:, first:last + 1]
+            streams_grad[stream] = add_gradients(streams_grad[stream], self._stack_backward(names, dstack, input_grad))
         if self.every_gate_sees_all:
             dgates = list(dweights)
         else:
