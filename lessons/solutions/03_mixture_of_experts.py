@@ -7,10 +7,31 @@ def softmax_backward(y, dy):
 
     y:  (N, E) the softmax's outputs; every row sums to 1
     dy: (N, E) the upstream gradient dL/dy
-    returns dz: (N, E), dL/dz for the logits z, row by row dz = y * (dy - <dy, y>)
+    returns dz: (N, E), dL/dz for the logits z, every row on its own
     """
+    # dz_j = sum_i dy_i y_i (delta_ij - y_j) = y_j dy_j - y_j <dy, y>
     inner = (dy * y).sum(axis=1, keepdims=True)        # (N, 1): <dy, y> for every row
     return y * (dy - inner)                            # (N, E)
+
+
+# EXERCISE 03.gate_backward
+def gate_backward(x, W1, b1, W, b, dg):
+    """The backward pass of g = softmax(relu(x @ W1 + b1) @ W + b), a gate with one hidden layer.
+
+    x: (N, D); W1: (D, U), b1: (U,): the hidden layer; W: (U, E), b: (E,): the output layer;
+    dg: (N, E), dL/dg.
+    returns a dict of gradients: {"W": (U, E), "b": (E,), "hidden.W": (D, U), "hidden.b": (U,),
+                                  "dX": (N, D)}
+    """
+    a = x @ W1 + b1                                    # (N, U) the hidden layer's pre-activation
+    h = np.maximum(a, 0.0)                             # (N, U)
+    g = softmax(h @ W + b)                             # (N, E)
+    dz = g * (dg - (dg * g).sum(axis=1, keepdims=True))   # (N, E): the softmax's backward
+    dh = dz @ W.T                                      # (N, U)
+    da = dh * (a > 0)                                  # (N, U): the ReLU's mask
+    return {"W": h.T @ dz, "b": dz.sum(axis=0),        # (U, E), (E,)
+            "hidden.W": x.T @ da, "hidden.b": da.sum(axis=0),   # (D, U), (U,)
+            "dX": da @ W1.T}                           # (N, D)
 
 
 # EXERCISE 03.mix
@@ -30,9 +51,10 @@ def mix_backward(gates, experts, dmixed):
 
     gates: (G, N, E), experts: (N, E, H) as in mix
     returns (dgates, dexperts):
-        dgates:   (G, N, E), dL/dgates; gate g's gradient comes from its own mixture only
-        dexperts: (N, E, H), dL/dexperts; every gate's mixture reads every expert, so sum over g
+        dgates:   (G, N, E), dL/dgates
+        dexperts: (N, E, H), dL/dexperts
     """
+    # gate g's weight reaches its own mixture only; expert i's output reaches every gate's mixture
     dgates = np.einsum("neh,gnh->gne", experts, dmixed)      # F[n, i] . dM[g, n]
     dexperts = np.einsum("gne,gnh->neh", gates, dmixed)      # sum over g of G[g, n, i] dM[g, n]
     return dgates, dexperts
