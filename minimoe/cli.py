@@ -239,8 +239,9 @@ def _funnel(args) -> int:
 
 
 def _add_funnel_command(commands) -> None:
-    funnel = commands.add_parser("funnel", help="ESMM against clicked-only and all-impressions CVR models on a "
-                                 "funnel with selection bias, judged on every impression; the watch-time question")
+    funnel = commands.add_parser("funnel", help="ESMM against the CVR models it replaces, on funnels",
+                                 description="ESMM against clicked-only and all-impressions CVR models on a funnel "
+                                 "with selection bias, judged on every impression; the watch-time question")
     funnel.add_argument("--full", action="store_true", help="the whole study: 10 runs, the selection-bias and "
                         "click-rate sweep, ESMM on MMoE, two watch-time funnels (about 9 minutes on 2 cores)")
     funnel.add_argument("--runs", type=int, help="funnels per cell (default 5, --full 10)")
@@ -289,14 +290,27 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class _OneLinePerCommand(argparse.RawDescriptionHelpFormatter):
+    """Every command and its help on one line: argparse measures the commands two columns shallower
+    than it prints them, so without the margin "gradcheck" wraps."""
+
+    def __init__(self, prog):
+        super().__init__(prog, max_help_position=24, width=100)
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        self._action_max_length += 2
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minimoe", description="Multi-task learning with Shared-Bottom, "
-                                     "OMoE and MMoE, from first principles in NumPy.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("gradcheck", help="check every backward pass against numerical gradients")
+    parser = argparse.ArgumentParser(prog="minimoe", description="Multi-task learning for recommendation from "
+                                     "first principles in NumPy:\nShared-Bottom, OMoE, MMoE, CGC, PLE and ESMM.",
+                                     formatter_class=_OneLinePerCommand)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    check = commands.add_parser("gradcheck", help="every backward pass against central differences")
     check.add_argument("--seed", type=int, default=0)
     check.set_defaults(handler=_gradcheck)
-    compare = commands.add_parser("compare", help="train and compare models on the MMoE paper's synthetic data")
+    compare = commands.add_parser("compare", help="the MMoE paper's synthetic study and its claims")
     compare.add_argument("--models", nargs="+", metavar="MODEL",
                          help=f"models to compare, at about MMoE's parameter count (default: "
                               f"{' '.join(experiments.MODELS)}; any of {' '.join(experiments.STUDY_MODELS)}; "
@@ -310,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--usage-plot", metavar="FILE.png",
                          help="save the expert-utilization figure (needs matplotlib)")
     compare.set_defaults(handler=_compare)
-    seesaw = commands.add_parser("seesaw", help="each task's gain of multi-task models over single-task models")
+    seesaw = commands.add_parser("seesaw", help="each task's gain over single-task models")
     seesaw.add_argument("--models", nargs="+", metavar="MODEL",
                         help=f"multi-task models (default: {' '.join(experiments.SEESAW_MODELS)}); the single-task "
                              f"baseline always runs")
@@ -323,12 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     seesaw.add_argument("--usage-plot", metavar="FILE.png",
                         help="save the expert-utilization figure (needs matplotlib)")
     seesaw.set_defaults(handler=_seesaw)
-    sweep = commands.add_parser("experts", help="OMoE and MMoE test loss versus the number of experts")
+    sweep = commands.add_parser("experts", help="OMoE and MMoE against the number of experts")
     sweep.add_argument("--experts", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     sweep.add_argument("--correlation", type=float, default=0.5)
     _add_study_options(sweep)
     sweep.set_defaults(handler=_experts)
-    census = commands.add_parser("census", help="the models on UCI Census-Income (KDD), test AUC per task")
+    census = commands.add_parser("census", help="the models on Census-Income, AUC per task")
     census.add_argument("--group", type=int, choices=(1, 2), default=1,
                         help="1: income > 50K and never married; 2: college education and never married")
     census.add_argument("--data-home", help="folder with census-income.data(.gz) and/or census-income.test(.gz) "

@@ -131,3 +131,12 @@ def test_the_installed_command_runs():
 def test_bad_study_options(argv, capsys):
     assert main(argv + ["--quiet"]) == 2
     assert "must be" in capsys.readouterr().err
+
+
+def test_help_lists_every_command_on_one_line_each(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    for command in ("gradcheck", "compare", "seesaw", "experts", "census", "funnel"):
+        mine = [line for line in lines if line.strip().startswith(command + " ")]
+        assert len(mine) == 1 and len(mine[0].split()) > 2, f"{command}: {mine}"
