@@ -138,7 +138,9 @@ def outcome(block: Block, tmp_path_factory) -> tuple[str, str]:
     return run.outcomes[blocks.index(block)]
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=str)
+# With pytest-xdist, the blocks of one file go to one worker (--dist loadgroup), which runs them once.
+@pytest.mark.parametrize("block", [pytest.param(block, marks=pytest.mark.xdist_group(block.file)) for block in BLOCKS],
+                         ids=str)
 def test_doc_block(block, tmp_path_factory):
     status, detail = outcome(block, tmp_path_factory)
     if status == "skipped":
