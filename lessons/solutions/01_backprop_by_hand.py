@@ -13,6 +13,17 @@ def linear_backward(x, W, dy):
     return dx, dW, db
 
 
+# EXERCISE 01.sigmoid_backward
+def sigmoid_backward(s, y, dy):
+    """The backward pass of y = sigmoid(s), element-wise.
+
+    s: (N, D), the input; y: (N, D), the output sigmoid(s) from the forward pass; dy: (N, D), dL/dy.
+    Returns dx: (N, D), dL/ds, finite for any finite s.
+    """
+    # sigma'(s) = e^-s / (1 + e^-s)^2 = sigma(s) (1 - sigma(s)): the forward output, no exp to overflow
+    return dy * y * (1.0 - y)
+
+
 # EXERCISE 01.bce_gradient
 def bce_gradient(s, y):
     """d ell / d s for binary cross-entropy on logits, element-wise.
@@ -20,6 +31,7 @@ def bce_gradient(s, y):
     s: (N,) logits, any finite value (the check uses -50 and 50); y: (N,) labels, 0 or 1.
     Returns (N,), finite everywhere.
     """
+    # d/ds [s - s y + log(1 + e^-s)] = 1 - y - e^-s / (1 + e^-s) = 1 - y - (1 - sigma(s)) = sigma(s) - y
     return sigmoid(s) - y         # the stable sigmoid: exp only of -|s|
 
 
