@@ -155,7 +155,8 @@ def free_port() -> int:
 def _spawned_process(rank: int, world_size: int, port: int, job: dict, result_path: str) -> None:
     """One of ``train_distributed``'s processes: join the group, train, and (rank 0) save the result."""
     torch.set_num_threads(1)                               # W processes share the machine's cores
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")      # gloo talks over the loopback interface
+    if sys.platform.startswith("linux"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo talks over the loopback interface
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
     try:
         run = train_steps(**job)
@@ -192,10 +193,10 @@ def train_distributed(model, X, Y, *, world_size: int = 2, steps: int, batch_siz
     started = time.perf_counter()
     start_method = start_method or default_start_method()
     if start_method == "fork":
-        # DistributedDataParallel loads TorchDynamo (and sympy) the first time one is built: seconds of
-        # imports. Loaded here once, before the fork, every process inherits it instead of importing
-        # it at the same time as the others.
-        torch.compiler.list_backends()
+        # DistributedDataParallel imports TorchDynamo (and sympy) the first time one is built: seconds
+        # of imports. Imported here once, before the fork, every process inherits it instead of
+        # importing it at the same time as the others.
+        import torch._dynamo  # noqa: F401
     with tempfile.TemporaryDirectory() as folder:
         result_path = os.path.join(folder, "rank0.npz")
         mp.start_processes(_spawned_process, args=(world_size, free_port(), job, result_path), nprocs=world_size,
