@@ -24,10 +24,8 @@ def scatter_gate_backward(dfull, columns):
 def ple_backward(model, dscores):
     """The backward pass of a PLE (no expert dropout, no balancing), right after model.forward(X).
 
-    dscores: (N, T), d loss / d scores. Tower k's backward gets column k and returns the gradient of
-    the top level's mixture k, (N, H). Then, level by level from the top, each level's stream
-    gradients (summed over the groups and gates that read each stream) become the dM of the level
-    below. Returns dX: (N, D). The blocks' backward calls add every parameter gradient into model.grads.
+    dscores: (N, T), d loss / d scores. Returns dX: (N, D). The blocks' backward calls add every
+    parameter gradient into model.grads.
     """
     # Tower k reads mixture k of the top level (model.tower_streams is 0 .. T-1 in a PLE).
     dmixed = np.stack([tower.backward(dscores[:, k:k + 1]) for k, tower in enumerate(model.towers)])  # (T, N, H)
