@@ -88,7 +88,8 @@ def _blocks(path: Path, start: re.Pattern) -> list[tuple[re.Match, str]]:
 def solutions(path: Path) -> dict[str, str]:
     """{exercise id: answer source} from lessons/solutions/<lesson>.py, whose blocks each start with
     the line ``# EXERCISE <id>`` of the cell they replace."""
-    return {m.group(1): m.group(0) + "\n" + body for m, body in _blocks(SOLUTIONS_DIR / f"{path.stem}.py", EXERCISE_LINE)}
+    blocks = _blocks(SOLUTIONS_DIR / f"{path.stem}.py", EXERCISE_LINE)
+    return {m.group(1): m.group(0) + "\n" + body for m, body in blocks}
 
 
 def mistakes(path: Path) -> dict[str, list[tuple[str, str]]]:
