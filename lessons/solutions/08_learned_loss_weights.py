@@ -17,10 +17,20 @@ def uncertainty_backward(log_variance, factors, task_losses, mean_gradients):
 
 
 # EXERCISE 08.gradnorm_weight_gradient
-def gradnorm_weight_gradient(weights, unweighted_norms, targets):
-    """d L_grad / d w for GradNorm's L_grad = sum_k |w_k n_k - target_k|, the targets held constant.
+def gradnorm_update(weights, unweighted_norms, task_losses, initial_losses, alpha, step):
+    """One GradNorm update of the task weights, the targets held constant.
 
-    weights: (T,) the w_k; unweighted_norms: (T,) the n_k = || grad_W L_k ||; targets: (T,) the target_k.
-    Returns (T,), the derivative of L_grad with respect to each w_k.
+    weights: (T,) the current w_k (they sum to T); unweighted_norms: (T,) the n_k = || grad_W L_k ||;
+    task_losses: (T,) this step's unweighted L_k; initial_losses: (T,) the L_k(0); alpha: a float;
+    step: step(u, du) -> (T,) the log-weights after one Adam step from u, (T,), with gradient du, (T,).
+    Returns (targets, dlog_weights, new_weights): the target norms (T,), d L_grad / d u (T,) at
+    u = log(weights), and the new weights (T,), which sum to T.
     """
-    return np.sign(weights * unweighted_norms - targets) * unweighted_norms   # d|G_k - t_k|/dG_k * dG_k/dw_k
+    G = weights * unweighted_norms                                   # (T,) weighted norms G_k = w_k n_k
+    progress = task_losses / initial_losses                          # (T,) L_k / L_k(0)
+    rates = progress / progress.mean()                               # (T,) r_k
+    targets = G.mean() * rates ** alpha                              # (T,) held constant below
+    dlog_weights = np.sign(G - targets) * G                          # d|G_k - t_k| / dG_k * dG_k / du_k, dG_k/du_k = G_k
+    u = step(np.log(weights), dlog_weights)                          # one Adam step on u = log w
+    new_weights = np.exp(u) * (len(weights) / np.exp(u).sum())       # rescaled to sum to T
+    return targets, dlog_weights, new_weights
