@@ -10,8 +10,7 @@ def mmoe_backward(model, cache, dscores):
              its input and adds its parameters' gradients into model.grads.
     cache:   (G, F) from mmoe_forward: the gate weights (T, N, E) and the expert outputs (N, E, H)
     dscores: (N, T), dL/dscores
-    returns  dX: (N, D), dL/dX. Mind both fan-outs: every expert feeds T mixtures, and x feeds the
-             experts and all T gates.
+    returns  dX: (N, D), dL/dX
     """
     G, F = cache
     layer = model.levels[0]
@@ -26,6 +25,28 @@ def mmoe_backward(model, cache, dscores):
     for k, gate in enumerate(gates):
         dX = dX + gate.backward(dG[k])                       # (N, D)
     return dX
+
+
+# EXERCISE 04.experts_backward
+def experts_backward(x, W0, b0, W1, b1, dF):
+    """The backward pass of E stacked experts with two ReLU layers: for every expert i,
+    A = x @ W0[i] + b0[i], H = relu(A), Z = H @ W1[i] + b1[i], F[:, i] = relu(Z).
+
+    x: (N, D); W0: (E, D, H0), b0: (E, H0); W1: (E, H0, H), b1: (E, H); dF: (N, E, H), dL/dF.
+    returns a dict of gradients: {"W1": (E, H0, H), "b1": (E, H), "W0": (E, D, H0), "b0": (E, H0),
+                                  "dX": (N, D)}
+    No Python loop over the experts: use np.tensordot, np.matmul or np.einsum.
+    """
+    A = np.tensordot(x, W0, axes=(1, 1)) + b0                             # (N, E, H0)
+    H = np.maximum(A, 0.0)                                                # (N, E, H0)
+    Z = np.einsum("nea,eab->neb", H, W1) + b1                             # (N, E, H)
+    dZ = dF * (Z > 0)                                                     # (N, E, H)
+    dW1 = np.einsum("nea,neb->eab", H, dZ)                                # (E, H0, H): sum over the rows
+    dH = np.einsum("neb,eab->nea", dZ, W1)                                # (N, E, H0): each expert's own W1
+    dA = dH * (A > 0)                                                     # (N, E, H0)
+    dW0 = np.tensordot(x, dA, axes=(0, 0)).transpose(1, 0, 2)             # (D, E, H0) -> (E, D, H0)
+    dX = np.tensordot(dA, W0, axes=((1, 2), (0, 2)))                      # (N, D): x feeds every expert
+    return {"W1": dW1, "b1": dZ.sum(axis=0), "W0": dW0, "b0": dA.sum(axis=0), "dX": dX}
 
 
 # EXERCISE 04.three_tasks
