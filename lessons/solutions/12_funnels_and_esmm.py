@@ -18,6 +18,20 @@ def product_head_backward(a, b, dc):
     return dc * dc_da, dc * dc_db
 
 
+# EXERCISE 12.esmm_ns_backward
+def esmm_ns_backward(ctr_model, cvr_model, a, b, dout):
+    """The backward pass of ESMM-NS: two one-task models that share nothing, under ESMM's product head.
+
+    Right after ctr_model.forward(X) gave a (N, 1) and cvr_model.forward(X) gave b (N, 1). The head's outputs
+    are (a, c), c the logit of sigmoid(a) sigmoid(b); dout: (N, 2), d loss / d (a, c). Call each model's
+    backward once with the gradient of its own score, (N, 1): their backward calls add every parameter
+    gradient. Returns nothing.
+    """
+    da_product, db = head_backward(a[:, 0], b[:, 0], dout[:, 1])     # dout_1 dc/da and dout_1 dc/db, (N,) each
+    ctr_model.backward((dout[:, 0] + da_product)[:, None])           # a feeds both outputs: the click's and the product's
+    cvr_model.backward(db[:, None])                                  # b feeds the product only
+
+
 # EXERCISE 12.watch_head
 def watch_head(scores):
     # The watch-time head, forward: (N, 2) scores (a, z) -> (N, 2) (a, log sigmoid(a) + z).
