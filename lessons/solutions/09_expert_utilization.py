@@ -28,3 +28,20 @@ def agreement(aligned_usage):
     usage_agreement = 1 - total_variation.mean(axis=1)
     top_agreement = (others.argmax(axis=2) == reference.argmax(axis=1)).mean(axis=1)
     return usage_agreement, top_agreement
+
+
+# EXERCISE 09.chance_agreement
+def chance_usage_agreement(usage):
+    """The chance level of the usage agreement, exactly.
+
+    usage: (R, T, E), every run's usage U^r in its own expert numbering (not aligned).
+    Returns a float: the mean over the runs r = 1 .. R - 1 of the expected usage agreement of U^0 and
+    U^r[:, pi], the expectation taken over all E! permutations pi of run r's experts, each equally likely.
+    Computed without listing the permutations.
+    """
+    # pi(i) is uniform over the experts, so E|U0[k, i] - Ur[k, pi(i)]| = (1/E) sum_j |U0[k, i] - Ur[k, j]|:
+    # the total variation's expectation is half the mean over all E^2 pairs of experts, times E.
+    n_experts = usage.shape[2]
+    pairs = np.abs(usage[0][None, :, :, None] - usage[1:, :, None, :])        # (R - 1, T, E, E): every (i, j)
+    expected_tv = 0.5 * pairs.sum(axis=(2, 3)) / n_experts                   # (R - 1, T)
+    return float(1 - expected_tv.mean())
