@@ -7,9 +7,11 @@ Setting as train_speed.py: D=100, experts of (64,), towers (16,), T=2 regression
 rows, batch 512, Adam, one epoch, float32. CGC has 4 shared experts and 2 per task (8 in all) and
 is compared with an 8-expert MMoE; a 2-level PLE of the same experts per level (16 in all) with a
 16-expert MMoE. CGC and PLE hold each expert group in its own module (so that the shared experts'
-parameters have names of their own), mix every gate over the full (G, N, E) weights with exact
-zeros for the experts a gate cannot see, and PLE's second level reads 64-unit streams instead of x.
-The issue's bar: at most 1.3x the MMoE epoch.
+parameters have names of their own); the groups that read the same stream run as one stack (one
+matrix product per layer and direction), every gate mixes the full (G, N, E) weights with exact
+zeros for the experts it cannot see, and PLE's second level reads 64-unit streams instead of x.
+The bar: at most 1.3x the MMoE epoch, with one BLAS thread and with two (set
+OPENBLAS_NUM_THREADS before running).
 """
 
 from __future__ import annotations

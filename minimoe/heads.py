@@ -30,10 +30,19 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
+def softplus_both(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(softplus(x), softplus(-x)), bit for bit as ``softplus`` gives them, with the one
+    transcendental part log1p(exp(-|x|)) they share computed once."""
+    shared = np.log1p(np.exp(-np.abs(x)))
+    return np.maximum(x, 0) + shared, np.maximum(-x, 0) + shared
+
+
 def funnel_logits(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(c, log p, log(1 - p)) for p = sigmoid(a) sigmoid(b), c = logit(p); all finite for finite a, b."""
-    log_p = -softplus(-a) - softplus(-b)
-    log_not_p = np.logaddexp(-softplus(a), -softplus(-a) - softplus(b))
+    softplus_a, softplus_minus_a = softplus_both(a)
+    softplus_b, softplus_minus_b = softplus_both(b)
+    log_p = -softplus_minus_a - softplus_minus_b
+    log_not_p = np.logaddexp(-softplus_a, -softplus_minus_a - softplus_b)
     return log_p - log_not_p, log_p, log_not_p
 
 

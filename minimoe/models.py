@@ -740,6 +740,16 @@ class ESMM(HeadedModel):
                              f"click) is 0: a conversion is only observed after a click")
         return Y
 
+    def predict(self, X) -> np.ndarray:
+        """(N, 2): pCTR and pCTCVR = pCTR x pCVR of every impression.
+
+        Straight from the towers' logits: the head's log-space logit c exists for the loss, and a
+        probability needs none of it (sigmoid(c) would cost five softplus per row where the product
+        costs two sigmoids; the two agree to rounding)."""
+        logits = self.base_scores(X)                                              # (N, 2): a, b
+        p_ctr = sigmoid(logits[:, 0])
+        return np.stack([p_ctr, p_ctr * sigmoid(logits[:, 1])], axis=1)
+
     def predict_cvr(self, X) -> np.ndarray:
         """(N,) pCVR, the conversion probability of every impression had it been clicked."""
         return sigmoid(self.base_scores(X)[:, 1])

@@ -92,6 +92,17 @@ def test_predictions(rng):
     assert model.shared_parameters(last_layer=True) == ["base.towers.0.layers.2.W"]
 
 
+def test_predict_agrees_with_the_heads_logit_at_any_scale(rng):
+    """predict multiplies the two sigmoids; the trained score is the head's log-space logit c."""
+    model = mm.ESMM(5, bottom_units=(4,), tower_units=(3,), seed=0)
+    for scale in (1.0, 30.0, 300.0):
+        X = scale * rng.standard_normal((50, 5))
+        p_ctr, p_ctcvr = model.predict(X).T
+        a, c = model.predict_scores(X).T
+        np.testing.assert_allclose(p_ctr, sigmoid(a), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(p_ctcvr, sigmoid(c), rtol=1e-12, atol=1e-300)
+
+
 def test_esmm_learns_the_conversion_rate_of_every_impression(rng):
     """A funnel where clicks and conversions depend on different features: after training on
     (click, click and conversion) alone, pCVR ranks the true conversion probability of every
