@@ -115,12 +115,14 @@ def test_bad_input_layer_arguments():
         mm.MMoE(None, inputs="embeddings")
 
 
-def test_a_batch_is_checked_and_converted_once(rng):
-    """check returns the batch with numeric features in the layer's dtype, so that training and
-    prediction slice it without converting every batch again."""
+def test_a_batch_is_checked_without_a_copy_and_cast_as_x_is_filled(rng):
+    """check returns the caller's batch itself (no converted copy of a large X); forward casts the
+    numeric features to the layer's dtype while writing x, so x is all float32."""
     layer = mm.FeatureInput(CARDINALITIES, n_numeric=2, seed=0, dtype=np.float32)
     batch = make_batch(rng)
-    checked = layer.check(batch)
-    assert checked.numeric.dtype == np.float32 and batch.numeric.dtype == np.float64   # the caller's untouched
-    assert layer.check(checked) is checked                                              # nothing left to convert
-    np.testing.assert_array_equal(layer.forward(checked)[:, -2:], batch.numeric.astype(np.float32))
+    assert layer.check(batch) is batch and batch.numeric.dtype == np.float64
+    x = layer.forward(batch)
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x[:, -2:], batch.numeric.astype(np.float32))
+    with pytest.raises(TypeError, match=r"X.numeric must hold real numbers, got dtype complex128"):
+        layer.check(mm.FeatureBatch(batch.categorical, batch.numeric.astype(complex)))

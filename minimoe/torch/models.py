@@ -164,6 +164,13 @@ class ESMM(Predicting, nn.Module):
         """(N, 2) the CTR and CVR towers' logits (a, b), before the head."""
         return self._evaluated(self.base, X)
 
+    def predict(self, X) -> torch.Tensor:
+        """(N, 2) pCTR = sigmoid(a) and pCTCVR = pCTR sigmoid(b), from the towers' logits as minimoe's
+        ESMM.predict computes them (the head's log-space logit serves the loss only)."""
+        a, b = self.base_scores(X).unbind(dim=1)
+        p_ctr = torch.sigmoid(a)
+        return torch.stack([p_ctr, p_ctr * torch.sigmoid(b)], dim=1)
+
     def predict_cvr(self, X) -> torch.Tensor:
         """(N,) pCVR = sigmoid(b), the conversion probability of every impression had it been clicked."""
         return torch.sigmoid(self.base_scores(X)[:, 1])
