@@ -190,9 +190,26 @@ def main() -> None:
             for implementation, dtype in implementations:
                 values = timings.get((name, implementation, np.dtype(dtype).name, operation))
                 cells.append("-" if values is None else
-                             f"{statistics.median(values):8.3f} s ({statistics.median(values) / reference:4.2f})")
+                             f"{statistics.median(values):8.4f} s ({statistics.median(values) / reference:4.2f})")
             print(f"{name:<14}{operation:<14}" + "".join(f"{c:>24}" for c in cells))
     print("\nseconds, median over rounds; in brackets the ratio to minimoe float64")
+    if have_torch:
+        print_against_torch(timings)
+
+
+def print_against_torch(timings: dict) -> None:
+    """The ratios the speed targets are about: minimoe float32 over PyTorch eager float32."""
+    print("\nminimoe float32 / PyTorch eager float32 (median over median):\n")
+    operations = list(dict.fromkeys(key[3] for key in timings))
+    print(f"{'workload':<14}" + "".join(f"{operation:>14}" for operation in operations))
+    for name in dict.fromkeys(key[0] for key in timings):
+        cells = []
+        for operation in operations:
+            ours = timings.get((name, "minimoe", "float32", operation))
+            theirs = timings.get((name, "PyTorch eager", "float32", operation))
+            cells.append("-" if ours is None or theirs is None else
+                         f"{statistics.median(ours) / statistics.median(theirs):.2f}")
+        print(f"{name:<14}" + "".join(f"{cell:>14}" for cell in cells))
 
 
 if __name__ == "__main__":
