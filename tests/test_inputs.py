@@ -93,6 +93,26 @@ def test_bad_batches_are_refused(batch, error, match):
         model.forward(batch)
 
 
+@pytest.mark.parametrize("n_columns", [3, 8])          # the per-column test and the whole-array one
+@pytest.mark.parametrize("bad_id", [-1, 9])
+def test_the_first_column_with_an_id_out_of_range_is_named(n_columns, bad_id):
+    layer = mm.FeatureInput([9] * n_columns, n_numeric=0)
+    ids = np.zeros((50, n_columns), dtype=int)
+    layer.check(mm.FeatureBatch(ids, np.zeros((50, 0))))
+    ids[7, 1], ids[3, n_columns - 1] = bad_id, 99                               # a later column is bad too
+    with pytest.raises(ValueError, match=rf"X.categorical\[:, 1\] must hold ids in \[0, 9\), got values from "
+                                         rf"{min(bad_id, 0)} to {max(bad_id, 0)}"):
+        layer.check(mm.FeatureBatch(ids, np.zeros((50, 0))))
+
+
+def test_numeric_values_beyond_float32_are_refused_by_a_float32_layer():
+    layer = mm.FeatureInput([4], n_numeric=2, dtype=np.float32)
+    batch = mm.FeatureBatch(np.zeros((2, 1), dtype=int), np.array([[0.0, 1.0], [1e39, 2.0]]))
+    with pytest.raises(ValueError, match="X.numeric holds 1e\\+39, beyond the range of the layer's float32"):
+        layer.check(batch)
+    mm.FeatureInput([4], n_numeric=2, dtype=np.float64).check(batch)          # float64 holds it
+
+
 def test_embeddings_start_small_and_the_scale_is_saved(tmp_path):
     layer = mm.FeatureInput(CARDINALITIES, n_numeric=2, seed=0)
     assert layer.config["embedding_std"] == 0.01
