@@ -746,9 +746,9 @@ class ESMM(HeadedModel):
         Straight from the towers' logits: the head's log-space logit c exists for the loss, and a
         probability needs none of it (sigmoid(c) would cost five softplus per row where the product
         costs two sigmoids; the two agree to rounding)."""
-        logits = self.base_scores(X)                                              # (N, 2): a, b
-        p_ctr = sigmoid(logits[:, 0])
-        return np.stack([p_ctr, p_ctr * sigmoid(logits[:, 1])], axis=1)
+        probabilities = sigmoid(self.base_scores(X))                              # (N, 2): pCTR, pCVR
+        probabilities[:, 1] *= probabilities[:, 0]                                # pCTCVR = pCTR x pCVR
+        return probabilities
 
     def predict_cvr(self, X) -> np.ndarray:
         """(N,) pCVR, the conversion probability of every impression had it been clicked."""
