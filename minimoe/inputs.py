@@ -127,8 +127,8 @@ class FeatureInput(Module):
             if largest > np.finfo(self.dtype).max:
                 raise ValueError(f"{name}.numeric holds {largest:.3g}, beyond the range of the layer's "
                                  f"{self.dtype.name}: it would become inf in x")
-        if isinstance(batch, FeatureBatch):
-            return batch
+        if isinstance(batch, FeatureBatch) and categorical is batch.categorical and numeric is batch.numeric:
+            return batch                                                    # arrays already: nothing to wrap
         return FeatureBatch(categorical, numeric)
 
     def _first_column_out_of_range(self, categorical: np.ndarray) -> int | None:

@@ -144,5 +144,7 @@ def test_a_batch_is_checked_without_a_copy_and_cast_as_x_is_filled(rng):
     x = layer.forward(batch)
     assert x.dtype == np.float32
     np.testing.assert_array_equal(x[:, -2:], batch.numeric.astype(np.float32))
+    from_lists = layer.check(mm.FeatureBatch(batch.categorical.tolist(), batch.numeric.tolist()))
+    np.testing.assert_array_equal(layer.forward(from_lists), x)                     # lists become arrays
     with pytest.raises(TypeError, match=r"X.numeric must hold real numbers, got dtype complex128"):
         layer.check(mm.FeatureBatch(batch.categorical, batch.numeric.astype(complex)))
