@@ -120,10 +120,10 @@ class FeatureInput(Module):
                              f"got values from {column.min()} to {column.max()}")
         if numeric.dtype.kind not in "biuf":
             raise TypeError(f"{name}.numeric must hold real numbers, got dtype {numeric.dtype}")
-        if not np.isfinite(numeric).all():
-            raise ValueError(f"{name}.numeric must be finite")
-        if numeric.size and numeric.dtype.kind == "f" and numeric.dtype.itemsize > self.dtype.itemsize:
-            largest = np.abs(numeric).max()
+        if numeric.dtype.kind == "f" and numeric.size:
+            largest = np.abs(numeric).max()                   # NaN or inf anywhere makes it non-finite
+            if not np.isfinite(largest):
+                raise ValueError(f"{name}.numeric must be finite")
             if largest > np.finfo(self.dtype).max:
                 raise ValueError(f"{name}.numeric holds {largest:.3g}, beyond the range of the layer's "
                                  f"{self.dtype.name}: it would become inf in x")
