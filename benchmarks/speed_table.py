@@ -17,8 +17,10 @@ Workloads (the data is random, of the real shapes; timings do not depend on the 
 Every measurement (workload x dtype x implementation x operation) is repeated in ``--rounds``
 interleaved rounds in this one process, so a machine's drift touches all alike; in a round, an
 operation shorter than 0.25 s runs back to back until 0.25 s have passed and counts its mean per
-call. The table gives the median seconds and the ratio to minimoe float64. The PyTorch models come from
-``minimoe.torch.to_torch`` (the same layers and initial weights) and train with torch.optim.Adam.
+call. The table gives the median seconds and the ratio to minimoe float64; a last table gives minimoe
+float32 over PyTorch float32 per round (the two timed in the same round), as the median and the range
+over rounds, since one machine's noise moves a single ratio by 15% or more. The PyTorch models come
+from ``minimoe.torch.to_torch`` (the same layers and initial weights) and train with torch.optim.Adam.
 Threads: BLAS and torch use ``--threads`` (default: whatever the libraries choose, 2 here).
 """
 
@@ -198,19 +200,23 @@ def main() -> None:
 
 
 def print_against_torch(timings: dict) -> None:
-    """The ratios the speed targets are about: minimoe float32 over PyTorch eager float32."""
-    print("\nminimoe float32 / PyTorch eager float32 (median over median):\n")
+    """The ratios the speed targets are about: minimoe float32 over PyTorch eager float32, paired by
+    round (both timed in the same round, so a slow spell of the machine touches both), as the median
+    over rounds and, in brackets, the lowest and highest round."""
+    print("\nminimoe float32 / PyTorch eager float32, per round: median (lowest to highest):\n")
     operations = list(dict.fromkeys(key[3] for key in timings))
-    print(f"{'workload':<14}" + "".join(f"{operation:>14}" for operation in operations))
+    print(f"{'workload':<14}" + "".join(f"{operation:>22}" for operation in operations))
     for name in dict.fromkeys(key[0] for key in timings):
         cells = []
         for operation in operations:
             ours = timings.get((name, "minimoe", "float32", operation))
             theirs = timings.get((name, "PyTorch eager", "float32", operation))
-            cells.append("-" if ours is None or theirs is None else
-                         f"{statistics.median(ours) / statistics.median(theirs):.2f}")
-        print(f"{name:<14}" + "".join(f"{cell:>14}" for cell in cells))
-
+            if ours is None or theirs is None:
+                cells.append("-")
+                continue
+            ratios = [a / b for a, b in zip(ours, theirs)]
+            cells.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f})")
+        print(f"{name:<14}" + "".join(f"{cell:>22}" for cell in cells))
 
 if __name__ == "__main__":
     main()
