@@ -218,5 +218,6 @@ def print_against_torch(timings: dict) -> None:
             cells.append(f"{statistics.median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f})")
         print(f"{name:<14}" + "".join(f"{cell:>22}" for cell in cells))
 
+
 if __name__ == "__main__":
     main()
