@@ -104,12 +104,12 @@ def main() -> None:
         raise SystemExit("this comparison needs DeepCTR-Torch: pip install deepctr-torch") from None
     if args.threads:
         torch.set_num_threads(args.threads)
-    name, build, X, Y, X_test, Y_test, batch = next(w for w in workloads() if w[0] == "ESMM funnel")
+    _, build, X, Y, X_test, Y_test, batch = next(w for w in workloads() if w[0] == "ESMM funnel")
     implementations = {"minimoe float64": minimoe_operations(build, np.float64, X, Y, X_test, Y_test, batch),
                        "minimoe float32": minimoe_operations(build, np.float32, X, Y, X_test, Y_test, batch),
                        "DeepCTR-Torch float32": deepctr_operations(X, Y, X_test)}
-    for name in ("minimoe float64", "minimoe float32"):              # no data pipeline of its own to leave out
-        functions = implementations[name]
+    for implementation in ("minimoe float64", "minimoe float32"):    # no data pipeline of its own to leave out
+        functions = implementations[implementation]
         functions["train epoch, model"], functions["predict, model"] = functions["train epoch"], functions["predict"]
     operations = ("train epoch", "train epoch, model", "predict", "predict, model")
     for functions in implementations.values():
