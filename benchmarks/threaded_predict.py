@@ -7,10 +7,10 @@ paragraph on it in docs/speed.md.
 For each workload of speed_table.py (float32), it times three predictions of the test rows:
 
     serial     ``model.predict``, the batches one after another, OpenBLAS with its default threads
-    threaded   the checked rows cut into an even number of equal batches, half of them run by a second
-               thread on a copy of the model (a module keeps its last forward's caches, so two threads
-               cannot share one), OpenBLAS limited to one thread so that the two do not fight over
-               the cores; the same probabilities as ``predict`` (checked to 1e-5)
+    threaded   the rows cut in two halves, ``model.predict`` of the first and, on a second thread,
+               ``predict`` of the second by a copy of the model (a module keeps its last forward's
+               caches, so two threads cannot share one), OpenBLAS limited to one thread so that the
+               two do not fight over the cores; each half checked and batched as ``predict`` does
     PyTorch    the bridge's ``predict`` on ``to_torch`` of the same model
 
 each the best of 8 calls, as the median over interleaved rounds, and prints the ratios to PyTorch.
@@ -27,10 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from speed_table import workloads
 
-import minimoe as mm
-from minimoe.functions import sigmoid
-from minimoe.models import PREDICT_BATCH
-
 
 def best_seconds(function, calls: int = 8) -> float:
     """The fastest of ``calls`` calls: on a shared machine the minimum is the least noisy summary."""
@@ -43,28 +39,13 @@ def best_seconds(function, calls: int = 8) -> float:
 
 
 def threaded_predict(model, replica, X, pool, blas):
-    """``model.predict(X)`` with the batches split over two threads: model and replica (a copy with
-    the same weights) each run every other batch in evaluation mode."""
-    X = model.check_inputs(X)
-    n_batches = -(-len(X) // PREDICT_BATCH)
-    n_batches += n_batches % 2                                  # even, so that both threads get as many
-    size = -(-len(X) // n_batches)
-    batches = [X[start:start + size] for start in range(0, len(X), size)]
-    headed = isinstance(model, mm.ESMM)
-
-    def scores(network, part):
-        with network.mode(training=False):
-            return [(network.base if headed else network).forward(batch, check=False) for batch in part]
-
+    """``model.predict(X)`` with the rows split over two threads: the model predicts the first half
+    and the replica (a copy with the same weights) the second."""
+    half = len(X) // 2
     with blas.limit(limits=1, user_api="blas"):
-        second = pool.submit(scores, replica, batches[1::2])
-        first = scores(model, batches[0::2])
-        in_order = [None] * len(batches)
-        in_order[0::2], in_order[1::2] = first, second.result()
-    probabilities = sigmoid(np.concatenate(in_order))           # every task here is binary
-    if headed:
-        probabilities[:, 1] *= probabilities[:, 0]              # pCTCVR = pCTR x pCVR, as ESMM.predict
-    return probabilities
+        second = pool.submit(replica.predict, X[half:])
+        first = model.predict(X[:half])
+        return np.concatenate([first, second.result()])
 
 
 def time_workload(build, X_test, rounds: int, pool, blas) -> dict[str, float]:
